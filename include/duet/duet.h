@@ -1,0 +1,172 @@
+/* duet public API: load a GGUF model, run it, sample from its logits.
+ *
+ * Conventions (all functions):
+ * - Fallible calls return duet_status (see duet/status.h); results come back
+ *   through out-parameters; on error duet_last_error() says what happened.
+ * - Handles are opaque; *_destroy(NULL) is a no-op.
+ * - Option structs are zero-initialised for defaults and may be passed as
+ *   NULL for all defaults.
+ * - Thread-safety is stated per function. Distinct handles may be used from
+ *   different threads at the same time; a model may be shared by several
+ *   contexts on different threads.
+ * - This header never includes <vulkan/vulkan.h>. */
+#ifndef DUET_DUET_H
+#define DUET_DUET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "duet/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DUET_VERSION_MAJOR 0
+#define DUET_VERSION_MINOR 1
+#define DUET_VERSION_PATCH 0
+
+/* Returns the library version as "MAJOR.MINOR.PATCH". Thread-safe. */
+DUET_API const char *duet_version(void);
+
+typedef struct duet_model duet_model;
+typedef struct duet_context duet_context;
+typedef struct duet_sampler duet_sampler;
+
+/* ---- models --------------------------------------------------------- */
+
+typedef struct duet_model_options {
+	uint32_t reserved; /* must be 0 */
+} duet_model_options;
+
+/* Loads the GGUF model at path (memory-mapped, read-only). On DUET_OK *out
+ * is a new model the caller frees with duet_model_destroy(). Errors:
+ * DUET_E_NOT_FOUND / DUET_E_IO (the file), DUET_E_CORRUPT (malformed file or
+ * inconsistent model, named in the message), DUET_E_UNSUPPORTED (an
+ * architecture or tensor type this build cannot run), DUET_E_NOMEM.
+ * Thread-safe. */
+DUET_API duet_status duet_model_load(const char *path,
+				     const duet_model_options *opts,
+				     duet_model **out);
+
+/* Frees the model. No context created from it may be used afterwards. */
+DUET_API void duet_model_destroy(duet_model *m);
+
+typedef struct duet_model_info {
+	const char *arch;     /* "llama", "qwen2"; owned by the model */
+	const char *name;     /* general.name or "" ; owned by the model */
+	uint32_t n_vocab;
+	uint32_t n_embd;
+	uint32_t n_layer;
+	uint32_t n_head;
+	uint32_t n_head_kv;
+	uint32_t n_ff;
+	uint32_t n_ctx_train;
+	uint64_t n_params;
+	uint64_t file_bytes;
+	int32_t bos;          /* -1 when the model has none */
+	int32_t eos;          /* -1 when the model has none */
+} duet_model_info;
+
+/* Fills *out with the model's facts. Thread-safe. */
+DUET_API void duet_model_get_info(const duet_model *m, duet_model_info *out);
+
+/* Writes the bytes token decodes to (a SentencePiece "▁" becomes a space,
+ * byte tokens become their byte, control tokens become nothing) into buf
+ * (cap bytes, not NUL-terminated) and their count into *len. DUET_E_RANGE
+ * when cap is too small (*len then says how much is needed), DUET_E_INVAL
+ * for a token outside the vocabulary. Thread-safe. */
+DUET_API duet_status duet_model_token_bytes(const duet_model *m, int32_t token,
+					    char *buf, size_t cap, size_t *len);
+
+/* Returns true when token ends generation (end-of-sequence or
+ * end-of-turn). Thread-safe. */
+DUET_API bool duet_model_token_is_eog(const duet_model *m, int32_t token);
+
+/* ---- contexts: a model's state for one sequence --------------------- */
+
+typedef enum duet_backend {
+	DUET_BACKEND_AUTO = 0, /* the best available executor */
+	DUET_BACKEND_CPU = 1,  /* the plain-C reference executor */
+} duet_backend;
+
+typedef struct duet_context_options {
+	uint32_t n_ctx;       /* positions; 0: min(training context, 4096) */
+	uint32_t n_batch;     /* tokens per forward pass in prefill; 0: 64 */
+	uint32_t n_threads;   /* CPU threads; 0: online CPUs, at most 8 */
+	duet_backend backend; /* 0: auto */
+} duet_context_options;
+
+/* Creates a context on model m (which must outlive it). On DUET_OK the
+ * caller frees *out with duet_context_destroy(). Errors: DUET_E_INVAL,
+ * DUET_E_UNSUPPORTED (backend), DUET_E_NOMEM. Thread-safe. */
+DUET_API duet_status duet_context_create(duet_model *m,
+					 const duet_context_options *opts,
+					 duet_context **out);
+
+/* Frees the context and its KV cache. */
+DUET_API void duet_context_destroy(duet_context *c);
+
+/* Runs the model over n tokens placed after the ones already evaluated
+ * (positions n_past .. n_past + n - 1), in batches of n_batch. On DUET_OK
+ * *logits points at n rows of n_vocab floats when all_logits is set, else
+ * at the one row of the last token; the context owns them until its next
+ * eval, truncate or destroy. Errors: DUET_E_INVAL (n = 0, a token outside
+ * the vocabulary), DUET_E_RANGE (the context would overflow), DUET_E_NOMEM.
+ * On error the context is as before the call. Not thread-safe for one
+ * context. */
+DUET_API duet_status duet_context_eval(duet_context *c, const int32_t *tokens,
+				       uint32_t n, bool all_logits,
+				       const float **logits);
+
+/* Forgets every position from n_past on (speculative rollback, or a new
+ * prompt sharing a prefix); n_past above the current count is clamped.
+ * Not thread-safe for one context. */
+DUET_API void duet_context_truncate(duet_context *c, uint32_t n_past);
+
+/* Returns the number of positions evaluated and kept. */
+DUET_API uint32_t duet_context_n_past(const duet_context *c);
+
+/* Returns the context size in positions. */
+DUET_API uint32_t duet_context_n_ctx(const duet_context *c);
+
+/* ---- sampling ------------------------------------------------------- */
+
+/* The chain is llama.cpp's: repetition penalty, top-k, top-p, min-p,
+ * temperature, then a draw. Zero for every field means greedy decoding. */
+typedef struct duet_sampler_params {
+	float temperature;     /* <= 0: greedy (the largest logit wins) */
+	int32_t top_k;         /* <= 0: off */
+	float top_p;           /* <= 0 or >= 1: off */
+	float min_p;           /* <= 0: off */
+	float repeat_penalty;  /* 0 or 1: off; > 1 discourages repeats */
+	int32_t repeat_last_n; /* history the penalty looks at; 0: 64 */
+	uint64_t seed;         /* the draws are a function of this seed */
+} duet_sampler_params;
+
+/* Creates a sampler; DUET_E_INVAL for a negative penalty or a NaN.
+ * Thread-safe; the sampler itself is not. */
+DUET_API duet_status duet_sampler_create(const duet_sampler_params *p,
+					 duet_sampler **out);
+
+DUET_API void duet_sampler_destroy(duet_sampler *s);
+
+/* Picks the next token from n_vocab logits (not modified) and writes it to
+ * *token. The same seed, history and logits always give the same token.
+ * DUET_E_INVAL for n_vocab 0 or logits that are all NaN. Not thread-safe. */
+DUET_API duet_status duet_sampler_sample(duet_sampler *s, const float *logits,
+					 uint32_t n_vocab, int32_t *token);
+
+/* Appends token to the history the repetition penalty looks at (prompt
+ * tokens and chosen tokens alike). Not thread-safe. */
+DUET_API void duet_sampler_accept(duet_sampler *s, int32_t token);
+
+/* Clears the history and restarts the random sequence from the seed. */
+DUET_API void duet_sampler_reset(duet_sampler *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DUET_DUET_H */

@@ -1,0 +1,183 @@
+/* Dot products between a weight row and an activation row that was
+ * quantized to the weight type's dot type (see quant.h). Integer sums are
+ * exact within a block; blocks are combined in double so the reference does
+ * not add rounding of its own. */
+#include "quant.h"
+
+#include "quant_impl.h"
+
+static double dot_f32(int64_t n, const uint8_t *w, const uint8_t *a)
+{
+	double sum = 0;
+	for (int64_t i = 0; i < n; i++)
+		sum += (double)ld_f32(w + 4 * i) * ld_f32(a + 4 * i);
+	return sum;
+}
+
+static double dot_f16(int64_t n, const uint8_t *w, const uint8_t *a)
+{
+	double sum = 0;
+	for (int64_t i = 0; i < n; i++)
+		sum += (double)ld_f16(w + 2 * i) * ld_f16(a + 2 * i);
+	return sum;
+}
+
+static double dot_bf16(int64_t n, const uint8_t *w, const uint8_t *a)
+{
+	double sum = 0;
+	for (int64_t i = 0; i < n; i++)
+		sum += (double)duet_bf16_to_f32(ld_u16(w + 2 * i)) *
+		       duet_bf16_to_f32(ld_u16(a + 2 * i));
+	return sum;
+}
+
+/* Q8_0/Q8_1 activation block: d at 0, (s at 2,) quants at qoff. */
+static double dot_q4_0(int64_t nb, const uint8_t *w, const uint8_t *a)
+{
+	double sum = 0;
+	for (int64_t i = 0; i < nb; i++, w += 18, a += 34) {
+		const uint8_t *qs = w + 2;
+		const int8_t *q8 = (const int8_t *)(a + 2);
+		int isum = 0;
+		for (int j = 0; j < 16; j++)
+			isum += ((qs[j] & 0xf) - 8) * q8[j] +
+				((qs[j] >> 4) - 8) * q8[j + 16];
+		sum += (double)(ld_f16(w) * ld_f16(a)) * isum;
+	}
+	return sum;
+}
+
+static double dot_q4_1(int64_t nb, const uint8_t *w, const uint8_t *a)
+{
+	double sum = 0;
+	for (int64_t i = 0; i < nb; i++, w += 20, a += 36) {
+		const uint8_t *qs = w + 4;
+		const int8_t *q8 = (const int8_t *)(a + 4);
+		int isum = 0;
+		for (int j = 0; j < 16; j++)
+			isum += (qs[j] & 0xf) * q8[j] + (qs[j] >> 4) * q8[j + 16];
+		/* sum (d q + m) a = d da isum + m * (da sum q8) = ... + m s */
+		sum += (double)(ld_f16(w) * ld_f16(a)) * isum +
+		       (double)ld_f16(w + 2) * ld_f16(a + 2);
+	}
+	return sum;
+}
+
+static double dot_q5_0(int64_t nb, const uint8_t *w, const uint8_t *a)
+{
+	double sum = 0;
+	for (int64_t i = 0; i < nb; i++, w += 22, a += 34) {
+		uint32_t qh = ld_u32(w + 2);
+		const uint8_t *qs = w + 6;
+		const int8_t *q8 = (const int8_t *)(a + 2);
+		int isum = 0;
+		for (int j = 0; j < 16; j++)
+			isum += (q5_lo(qs, qh, j) - 16) * q8[j] +
+				(q5_hi(qs, qh, j) - 16) * q8[j + 16];
+		sum += (double)(ld_f16(w) * ld_f16(a)) * isum;
+	}
+	return sum;
+}
+
+static double dot_q5_1(int64_t nb, const uint8_t *w, const uint8_t *a)
+{
+	double sum = 0;
+	for (int64_t i = 0; i < nb; i++, w += 24, a += 36) {
+		uint32_t qh = ld_u32(w + 4);
+		const uint8_t *qs = w + 8;
+		const int8_t *q8 = (const int8_t *)(a + 4);
+		int isum = 0;
+		for (int j = 0; j < 16; j++)
+			isum += q5_lo(qs, qh, j) * q8[j] +
+				q5_hi(qs, qh, j) * q8[j + 16];
+		sum += (double)(ld_f16(w) * ld_f16(a)) * isum +
+		       (double)ld_f16(w + 2) * ld_f16(a + 2);
+	}
+	return sum;
+}
+
+static double dot_q8_0(int64_t nb, const uint8_t *w, const uint8_t *a)
+{
+	double sum = 0;
+	for (int64_t i = 0; i < nb; i++, w += 34, a += 34) {
+		const int8_t *qw = (const int8_t *)(w + 2);
+		const int8_t *q8 = (const int8_t *)(a + 2);
+		int isum = 0;
+		for (int j = 0; j < 32; j++)
+			isum += qw[j] * q8[j];
+		sum += (double)(ld_f16(w) * ld_f16(a)) * isum;
+	}
+	return sum;
+}
+
+/* Q8_K block: f32 d at 0, quants at 4, 16 group sums (i16) at 260. */
+static int q8k_bsum(const uint8_t *a, int g)
+{
+	return (int16_t)ld_u16(a + 260 + 2 * g);
+}
+
+/* Q4_K/Q5_K: x = d*sc*q - dmin*mn per 32-element sub-block, so
+ * sum x*a = d*da * sum_s sc_s (q.q8)_s - dmin*da * sum_s mn_s sum(q8)_s. */
+static double dot_q45_k(int64_t nb, const uint8_t *w, const uint8_t *a,
+			bool five)
+{
+	double sum = 0;
+	int wbytes = five ? 176 : 144;
+	for (int64_t i = 0; i < nb; i++, w += wbytes, a += 292) {
+		uint8_t sc[8], mn[8], L[256];
+		k_scales_unpack(w + 4, sc, mn);
+		k_values_unpack(w + (five ? 48 : 16), five ? w + 16 : NULL, L);
+		const int8_t *q8 = (const int8_t *)(a + 4);
+		int isum = 0, msum = 0;
+		for (int s = 0; s < 8; s++) {
+			int ssum = 0;
+			for (int l = 0; l < 32; l++)
+				ssum += L[32 * s + l] * q8[32 * s + l];
+			isum += sc[s] * ssum;
+			msum += mn[s] * (q8k_bsum(a, 2 * s) + q8k_bsum(a, 2 * s + 1));
+		}
+		float da = ld_f32(a);
+		sum += (double)(ld_f16(w) * da) * isum -
+		       (double)(ld_f16(w + 2) * da) * msum;
+	}
+	return sum;
+}
+
+static double dot_q6_k(int64_t nb, const uint8_t *w, const uint8_t *a)
+{
+	double sum = 0;
+	for (int64_t i = 0; i < nb; i++, w += 210, a += 292) {
+		const int8_t *sc = (const int8_t *)(w + 192);
+		const int8_t *q8 = (const int8_t *)(a + 4);
+		int8_t v[256];
+		q6k_unpack(w, v);
+		int isum = 0;
+		for (int s = 0; s < 16; s++) {
+			int ssum = 0;
+			for (int l = 0; l < 16; l++)
+				ssum += v[16 * s + l] * q8[16 * s + l];
+			isum += sc[s] * ssum;
+		}
+		sum += (double)(ld_f16(w + 208) * ld_f32(a)) * isum;
+	}
+	return sum;
+}
+
+float duet_vec_dot(duet_type t, int64_t n, const void *wv, const void *av)
+{
+	const uint8_t *w = wv, *a = av;
+	switch (t) {
+	case DUET_TYPE_F32: return (float)dot_f32(n, w, a);
+	case DUET_TYPE_F16: return (float)dot_f16(n, w, a);
+	case DUET_TYPE_BF16: return (float)dot_bf16(n, w, a);
+	case DUET_TYPE_Q4_0: return (float)dot_q4_0(n / 32, w, a);
+	case DUET_TYPE_Q4_1: return (float)dot_q4_1(n / 32, w, a);
+	case DUET_TYPE_Q5_0: return (float)dot_q5_0(n / 32, w, a);
+	case DUET_TYPE_Q5_1: return (float)dot_q5_1(n / 32, w, a);
+	case DUET_TYPE_Q8_0: return (float)dot_q8_0(n / 32, w, a);
+	case DUET_TYPE_Q4_K: return (float)dot_q45_k(n / 256, w, a, false);
+	case DUET_TYPE_Q5_K: return (float)dot_q45_k(n / 256, w, a, true);
+	case DUET_TYPE_Q6_K: return (float)dot_q6_k(n / 256, w, a);
+	default: return 0.0f; /* callers check duet_type_get(t)->compute */
+	}
+}

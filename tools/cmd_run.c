@@ -1,0 +1,244 @@
+/* duet run: generate tokens from a prompt, streaming them as they come. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define CMD "run"
+
+static const char usage_text[] =
+	"usage: duet run -m FILE (--tokens IDS | -p TEXT) [options]\n"
+	"  -m, --model FILE        GGUF model\n"
+	"  --tokens IDS            prompt as token ids, e.g. 1,450,4996 (used as\n"
+	"                          given: no BOS is added)\n"
+	"  -p, --prompt TEXT       prompt text\n"
+	"  -n, --n-predict N       tokens to generate; -1 (default): until an\n"
+	"                          end-of-generation token or a full context\n"
+	"  --temp T                temperature, 0 = greedy (default 0.8)\n"
+	"  --top-k K               keep the K most likely, 0 = off (default 40)\n"
+	"  --top-p P               nucleus mass, 1 = off (default 0.95)\n"
+	"  --min-p P               drop below P x the top prob (default 0.05)\n"
+	"  --repeat-penalty R      1 = off (default 1.0)\n"
+	"  --repeat-last-n N       history for the penalty (default 64)\n"
+	"  -s, --seed S            sampling seed (default: random, printed)\n"
+	"  -c, --ctx-size N        context positions (default min(model, 4096))\n"
+	"  -b, --batch-size N      prompt tokens per forward pass (default 64)\n"
+	"  -t, --threads N         CPU threads (default: CPUs, at most 8)\n"
+	"  --backend cpu           executor (only cpu in this build)\n"
+	"  --ignore-eos            keep going after an end-of-generation token\n"
+	"  --ids                   print the generated ids on one line, space\n"
+	"                          separated, and nothing else on stdout\n"
+	"  --no-display-prompt     do not echo the prompt\n";
+
+typedef struct run_opts {
+	const char *model, *tokens, *prompt, *backend;
+	int32_t n_predict;
+	duet_sampler_params sp;
+	bool seed_given, ids, ignore_eos, no_prompt;
+	duet_context_options co;
+} run_opts;
+
+static bool parse(int argc, char **argv, run_opts *o, int *rc)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v = NULL;
+		bool ok = true;
+		if (cli_is(a, "-h", "--help")) {
+			fputs(usage_text, stdout);
+			*rc = CLI_OK;
+			return false;
+		}
+		if (cli_is(a, "--ids", NULL)) { o->ids = true; continue; }
+		if (cli_is(a, "--ignore-eos", NULL)) { o->ignore_eos = true; continue; }
+		if (cli_is(a, "--no-display-prompt", NULL)) { o->no_prompt = true; continue; }
+		if (a[0] != '-') {
+			cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", a);
+			goto usage;
+		}
+		if (!cli_value(CMD, argc, argv, &i, &v))
+			goto usage;
+		if (cli_is(a, "-m", "--model")) o->model = v;
+		else if (cli_is(a, "--tokens", NULL)) o->tokens = v;
+		else if (cli_is(a, "-p", "--prompt")) o->prompt = v;
+		else if (cli_is(a, "--backend", NULL)) o->backend = v;
+		else if (cli_is(a, "-n", "--n-predict"))
+			ok = cli_i32(CMD, a, v, -1, INT32_MAX, &o->n_predict);
+		else if (cli_is(a, "--temp", NULL))
+			ok = cli_f32(CMD, a, v, 0.0f, 100.0f, &o->sp.temperature);
+		else if (cli_is(a, "--top-k", NULL))
+			ok = cli_i32(CMD, a, v, 0, INT32_MAX, &o->sp.top_k);
+		else if (cli_is(a, "--top-p", NULL))
+			ok = cli_f32(CMD, a, v, 0.0f, 1.0f, &o->sp.top_p);
+		else if (cli_is(a, "--min-p", NULL))
+			ok = cli_f32(CMD, a, v, 0.0f, 1.0f, &o->sp.min_p);
+		else if (cli_is(a, "--repeat-penalty", NULL))
+			ok = cli_f32(CMD, a, v, 0.0f, 100.0f, &o->sp.repeat_penalty);
+		else if (cli_is(a, "--repeat-last-n", NULL))
+			ok = cli_i32(CMD, a, v, 1, 1 << 20, &o->sp.repeat_last_n);
+		else if (cli_is(a, "-s", "--seed")) {
+			ok = cli_u64(CMD, a, v, &o->sp.seed);
+			o->seed_given = true;
+		} else if (cli_is(a, "-c", "--ctx-size"))
+			ok = cli_u32(CMD, a, v, 1, 1u << 24, &o->co.n_ctx);
+		else if (cli_is(a, "-b", "--batch-size"))
+			ok = cli_u32(CMD, a, v, 1, 1u << 16, &o->co.n_batch);
+		else if (cli_is(a, "-t", "--threads"))
+			ok = cli_u32(CMD, a, v, 1, 256, &o->co.n_threads);
+		else {
+			cli_error(CMD, CLI_USAGE, "unknown option '%s' (see duet run "
+				  "--help)", a);
+			goto usage;
+		}
+		if (!ok)
+			goto usage;
+	}
+	if (!o->model) {
+		cli_error(CMD, CLI_USAGE, "-m FILE is required");
+		goto usage;
+	}
+	if (!o->tokens == !o->prompt) {
+		cli_error(CMD, CLI_USAGE, "give the prompt as --tokens IDS or -p TEXT");
+		goto usage;
+	}
+	if (o->backend && strcmp(o->backend, "cpu") != 0) {
+		cli_error(CMD, CLI_USAGE, "backend '%s' is not available (cpu is)",
+			  o->backend);
+		goto usage;
+	}
+	return true;
+usage:
+	*rc = CLI_USAGE;
+	return false;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void put_token(const duet_model *m, int32_t tok)
+{
+	char buf[256];
+	size_t len;
+	if (duet_model_token_bytes(m, tok, buf, sizeof buf, &len) == DUET_OK)
+		fwrite(buf, 1, len, stdout);
+}
+
+typedef struct gen {
+	duet_model *model;
+	duet_context *ctx;
+	duet_sampler *smp;
+	const run_opts *o;
+	uint32_t n_vocab;
+	uint32_t n_gen;
+	double t_prompt, t_gen;
+} gen;
+
+/* Samples, prints and feeds back tokens until -n, end of generation or a
+ * full context. */
+static duet_status generate(gen *g, const float *logits)
+{
+	bool first = true;
+	while (g->o->n_predict < 0 || g->n_gen < (uint32_t)g->o->n_predict) {
+		int32_t tok;
+		duet_status s = duet_sampler_sample(g->smp, logits, g->n_vocab, &tok);
+		if (s != DUET_OK)
+			return s;
+		duet_sampler_accept(g->smp, tok);
+		g->n_gen++;
+		if (g->o->ids)
+			printf(first ? "%d" : " %d", tok);
+		else
+			put_token(g->model, tok);
+		fflush(stdout);
+		first = false;
+		if (!g->o->ignore_eos && duet_model_token_is_eog(g->model, tok))
+			break;
+		if (duet_context_n_past(g->ctx) == duet_context_n_ctx(g->ctx))
+			break;
+		if (g->o->n_predict >= 0 && g->n_gen == (uint32_t)g->o->n_predict)
+			break;
+		double t0 = now_ms();
+		s = duet_context_eval(g->ctx, &tok, 1, false, &logits);
+		g->t_gen += now_ms() - t0;
+		if (s != DUET_OK)
+			return s;
+	}
+	return DUET_OK;
+}
+
+static int run(const run_opts *o, duet_model *m, const int32_t *prompt,
+	       uint32_t n_prompt)
+{
+	duet_model_info info;
+	duet_model_get_info(m, &info);
+	gen g = { .model = m, .o = o, .n_vocab = info.n_vocab };
+	duet_status s = duet_context_create(m, &o->co, &g.ctx);
+	if (s == DUET_OK)
+		s = duet_sampler_create(&o->sp, &g.smp);
+	if (s != DUET_OK)
+		goto out;
+	for (uint32_t i = 0; i < n_prompt; i++)
+		duet_sampler_accept(g.smp, prompt[i]);
+	if (!o->ids && !o->no_prompt)
+		for (uint32_t i = 0; i < n_prompt; i++)
+			put_token(m, prompt[i]);
+	const float *logits;
+	double t0 = now_ms();
+	s = duet_context_eval(g.ctx, prompt, n_prompt, false, &logits);
+	g.t_prompt = now_ms() - t0;
+	if (s == DUET_OK)
+		s = generate(&g, logits);
+	putchar('\n');
+	fflush(stdout);
+	if (s == DUET_OK)
+		fprintf(stderr,
+			"duet run: prompt %u tokens in %.1f ms (%.1f t/s), "
+			"generated %u tokens in %.1f ms (%.1f t/s)\n",
+			n_prompt, g.t_prompt, n_prompt / (g.t_prompt / 1e3),
+			g.n_gen, g.t_gen,
+			g.n_gen > 1 ? (g.n_gen - 1) / (g.t_gen / 1e3) : 0.0);
+out:
+	duet_sampler_destroy(g.smp);
+	duet_context_destroy(g.ctx);
+	return s == DUET_OK ? CLI_OK : cli_fail(CMD, s);
+}
+
+int cmd_run(int argc, char **argv)
+{
+	run_opts o = { .n_predict = -1 };
+	o.sp = (duet_sampler_params){ .temperature = 0.8f, .top_k = 40,
+				      .top_p = 0.95f, .min_p = 0.05f,
+				      .repeat_penalty = 1.0f, .repeat_last_n = 64 };
+	int rc = CLI_OK;
+	if (!parse(argc, argv, &o, &rc))
+		return rc;
+	if (o.prompt)
+		return cli_error(CMD, CLI_USAGE,
+				 "-p needs the tokenizer, which this build does not "
+				 "have yet; pass token ids with --tokens");
+	if (!o.seed_given) {
+		o.sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+		if (o.sp.temperature > 0)
+			fprintf(stderr, "duet run: seed %llu\n",
+				(unsigned long long)o.sp.seed);
+	}
+	int32_t *prompt;
+	uint32_t n_prompt;
+	if (!cli_tokens(CMD, o.tokens, &prompt, &n_prompt))
+		return CLI_USAGE;
+	duet_model *m;
+	duet_status s = duet_model_load(o.model, NULL, &m);
+	if (s != DUET_OK) {
+		free(prompt);
+		return cli_fail(CMD, s);
+	}
+	rc = run(&o, m, prompt, n_prompt);
+	duet_model_destroy(m);
+	free(prompt);
+	return rc;
+}
