@@ -249,8 +249,8 @@ static void quant_q4_0(const float *x, uint8_t *b, int64_t nb)
 		float id = d ? 1.0f / d : 0.0f;
 		st_f16(b, d);
 		for (int j = 0; j < 16; j++) {
-			int lo = clamp_int((int)(x[j] * id + 8.5f), 0, 15);
-			int hi = clamp_int((int)(x[j + 16] * id + 8.5f), 0, 15);
+			int lo = clamp_trunc(x[j] * id + 8.5f, 0, 15);
+			int hi = clamp_trunc(x[j + 16] * id + 8.5f, 0, 15);
 			b[2 + j] = (uint8_t)(lo | hi << 4);
 		}
 	}
@@ -266,8 +266,8 @@ static void quant_q4_1(const float *x, uint8_t *b, int64_t nb)
 		st_f16(b, d);
 		st_f16(b + 2, mn);
 		for (int j = 0; j < 16; j++) {
-			int lo = clamp_int((int)((x[j] - mn) * id + 0.5f), 0, 15);
-			int hi = clamp_int((int)((x[j + 16] - mn) * id + 0.5f), 0, 15);
+			int lo = clamp_trunc((x[j] - mn) * id + 0.5f, 0, 15);
+			int hi = clamp_trunc((x[j + 16] - mn) * id + 0.5f, 0, 15);
 			b[4 + j] = (uint8_t)(lo | hi << 4);
 		}
 	}
@@ -292,7 +292,7 @@ static void quant_q5_0(const float *x, uint8_t *b, int64_t nb)
 		float id = d ? 1.0f / d : 0.0f;
 		int q[32];
 		for (int j = 0; j < 32; j++)
-			q[j] = clamp_int((int)(x[j] * id + 16.5f), 0, 31);
+			q[j] = clamp_trunc(x[j] * id + 16.5f, 0, 31);
 		st_f16(b, d);
 		pack_q5(q, b + 2, b + 6);
 	}
@@ -307,7 +307,7 @@ static void quant_q5_1(const float *x, uint8_t *b, int64_t nb)
 		float id = d ? 1.0f / d : 0.0f;
 		int q[32];
 		for (int j = 0; j < 32; j++)
-			q[j] = clamp_int((int)((x[j] - mn) * id + 0.5f), 0, 31);
+			q[j] = clamp_trunc((x[j] - mn) * id + 0.5f, 0, 31);
 		st_f16(b, d);
 		st_f16(b + 2, mn);
 		pack_q5(q, b + 4, b + 8);
@@ -328,7 +328,7 @@ static void quant_q8(const float *x, uint8_t *b, int64_t nb, bool with_sum)
 		int8_t *qs = (int8_t *)(b + qoff);
 		int sum = 0;
 		for (int j = 0; j < 32; j++) {
-			qs[j] = (int8_t)roundf(x[j] * id);
+			qs[j] = (int8_t)round_away_clamp(x[j] * id, -127, 127);
 			sum += qs[j];
 		}
 		st_f16(b, d);

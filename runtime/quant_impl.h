@@ -66,11 +66,35 @@ static inline int clamp_int(int v, int lo, int hi)
 	return v < lo ? lo : v > hi ? hi : v;
 }
 
-/* Nearest integer, ties to even (the default FPU rounding mode), for values
- * well inside int range. */
+/* Float to int conversions here are total: a file can hold NaN or huge
+ * weights, and activations computed from them reach the quantizers. NaN
+ * becomes 0, out-of-range values saturate (C leaves both undefined). */
+
+/* (int)v (truncation) clamped to [lo, hi]. */
+static inline int clamp_trunc(float v, int lo, int hi)
+{
+	if (v != v)
+		return clamp_int(0, lo, hi);
+	if (v <= (float)lo)
+		return lo;
+	if (v >= (float)hi)
+		return hi;
+	return (int)v;
+}
+
+/* Nearest integer, ties to even (the default FPU rounding mode); callers
+ * clamp the result to their range. */
 static inline int round_even(float v)
 {
+	if (!(fabsf(v) <= 1e9f))
+		return v > 0 ? 1000000000 : v < 0 ? -1000000000 : 0;
 	return (int)lrintf(v);
+}
+
+/* Nearest integer, ties away from zero (roundf), clamped to [lo, hi]. */
+static inline int round_away_clamp(float v, int lo, int hi)
+{
+	return clamp_trunc(roundf(v), lo, hi);
 }
 
 /* Q5_0/Q5_1: element j (< 16) and j + 16 of a block, 5 bits each. */
