@@ -195,13 +195,15 @@ static int run(const run_opts *o, duet_model *m, const int32_t *prompt,
 		s = generate(&g, logits);
 	putchar('\n');
 	fflush(stdout);
+	/* Stats only on success, so an error stays a single line. */
 	if (s == DUET_OK)
 		fprintf(stderr,
 			"duet run: prompt %u tokens in %.1f ms (%.1f t/s), "
-			"generated %u tokens in %.1f ms (%.1f t/s)\n",
+			"generated %u tokens in %.1f ms (%.1f t/s), seed %llu\n",
 			n_prompt, g.t_prompt, n_prompt / (g.t_prompt / 1e3),
 			g.n_gen, g.t_gen,
-			g.n_gen > 1 ? (g.n_gen - 1) / (g.t_gen / 1e3) : 0.0);
+			g.n_gen > 1 ? (g.n_gen - 1) / (g.t_gen / 1e3) : 0.0,
+			(unsigned long long)o->sp.seed);
 out:
 	duet_sampler_destroy(g.smp);
 	duet_context_destroy(g.ctx);
@@ -221,12 +223,8 @@ int cmd_run(int argc, char **argv)
 		return cli_error(CMD, CLI_USAGE,
 				 "-p needs the tokenizer, which this build does not "
 				 "have yet; pass token ids with --tokens");
-	if (!o.seed_given) {
+	if (!o.seed_given)
 		o.sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-		if (o.sp.temperature > 0)
-			fprintf(stderr, "duet run: seed %llu\n",
-				(unsigned long long)o.sp.seed);
-	}
 	int32_t *prompt;
 	uint32_t n_prompt;
 	if (!cli_tokens(CMD, o.tokens, &prompt, &n_prompt))
