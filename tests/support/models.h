@@ -1,0 +1,34 @@
+/* Test models: synthetic GGUF files written with runtime/synth and
+ * rewritten with one thing changed (a key dropped or set, a tensor
+ * dropped, reshaped or retyped) to exercise the model checks. */
+#ifndef DUET_TESTS_MODELS_H
+#define DUET_TESTS_MODELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "synth.h"
+
+/* Writes a synthetic model under the test tmpdir; returns its path
+ * (static buffer per call site is the caller's: out, cap). */
+void make_model(const duet_synth_options *o, const char *tag, char *out,
+		size_t cap);
+
+typedef struct model_edit {
+	const char *drop_key;
+	const char *set_str_key, *set_str_val;
+	const char *set_u32_key;
+	uint32_t set_u32_val;
+	const char *set_f32_key;
+	float set_f32_val;
+	const char *drop_tensor;
+	const char *reshape_tensor; /* swap its two dimensions */
+	const char *retype_tensor;  /* store it as retype (random bytes) */
+	uint32_t retype;
+} model_edit;
+
+/* Copies src to dst with the edit applied. */
+void edit_model(const char *src, const char *dst, const model_edit *e);
+
+#endif

@@ -1,0 +1,329 @@
+/* The duet CLI end to end: mkmodel determinism, inspect on every oracle
+ * file, and bad input of every kind giving a non-zero exit with one line
+ * on stderr, never a signal. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "proc.h"
+
+/* Runs duet with the NULL-terminated arguments; a signal fails the test. */
+static proc_result run_va(const char *first, ...)
+{
+	char *argv[32] = { (char *)duet_bin(), (char *)first };
+	int n = 2;
+	va_list ap;
+	va_start(ap, first);
+	while (n < 31 && (argv[n] = va_arg(ap, char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	proc_result r;
+	cr_assert(proc_run(argv, &r));
+	cr_assert_not(r.signaled, "duet %s died from signal %d: %s", first, r.signal, r.err);
+	return r;
+}
+#define RUN(...) run_va(__VA_ARGS__, (char *)NULL)
+
+/* A failed command: exit non-zero and exactly one line on stderr that says
+ * which command failed. */
+static void expect_one_line_error(proc_result *r, const char *cmd, int code)
+{
+	char prefix[64];
+	snprintf(prefix, sizeof prefix, "duet %s: error: ", cmd);
+	if (code)
+		cr_expect_eq(r->exit_code, code, "duet %s: exit %d: %s", cmd, r->exit_code, r->err);
+	else
+		cr_expect_neq(r->exit_code, 0, "duet %s succeeded on bad input", cmd);
+	cr_expect_eq(count_lines(r->err), 1, "duet %s: stderr is not one line: '%s'", cmd,
+		     r->err);
+	cr_expect_eq(strncmp(r->err, prefix, strlen(prefix)), 0, "duet %s: '%s'", cmd, r->err);
+	proc_free(r);
+}
+
+static char model[512];
+
+static void make_small_model(void)
+{
+	snprintf(model, sizeof model, "%s/cli-%d.gguf", test_tmpdir(), getpid());
+	proc_result r;
+	char *argv[] = { (char *)duet_bin(), "mkmodel", "--arch", "llama", "--dim", "64",
+			 "--layers", "2", "--heads", "4", "--kv-heads", "2", "--ff", "96",
+			 "--vocab", "300", "--type", "q8_0", "--seed", "11", "-o", model, NULL };
+	cr_assert(proc_run(argv, &r));
+	cr_assert_eq(r.exit_code, 0, "mkmodel: %s", r.err);
+	proc_free(&r);
+}
+
+static void drop_small_model(void)
+{
+	remove(model);
+}
+
+static char *slurp(const char *path, size_t *n)
+{
+	char *s = read_text_file(path, n);
+	cr_assert_not_null(s, "cannot read %s", path);
+	return s;
+}
+
+static void write_bytes(const char *path, const char *data, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	cr_assert_not_null(f);
+	cr_assert_eq(fwrite(data, 1, n, f), n);
+	fclose(f);
+}
+
+Test(cli, mkmodel_is_deterministic_and_its_output_runs, .init = make_small_model,
+     .fini = drop_small_model)
+{
+	char again[600], other[600];
+	snprintf(again, sizeof again, "%s.again", model);
+	snprintf(other, sizeof other, "%s.other", model);
+	char *base[] = { (char *)duet_bin(), "mkmodel", "--arch", "llama", "--dim", "64",
+			 "--layers", "2", "--heads", "4", "--kv-heads", "2", "--ff", "96",
+			 "--vocab", "300", "--type", "q8_0", "--seed", "11", "-o", again, NULL };
+	proc_result r;
+	cr_assert(proc_run(base, &r));
+	cr_assert_eq(r.exit_code, 0, "%s", r.err);
+	proc_free(&r);
+	base[19] = "12";
+	base[21] = other;
+	cr_assert(proc_run(base, &r));
+	cr_assert_eq(r.exit_code, 0, "%s", r.err);
+	proc_free(&r);
+	size_t n1, n2, n3;
+	char *a = slurp(model, &n1), *b = slurp(again, &n2), *c = slurp(other, &n3);
+	cr_assert_eq(n1, n2);
+	cr_assert_eq(memcmp(a, b, n1), 0, "same arguments, different bytes");
+	cr_assert(n1 == n3 && memcmp(a, c, n1) != 0, "another seed, same weights");
+	free(a); free(b); free(c);
+	remove(again);
+	remove(other);
+
+	r = RUN("inspect", model);
+	cr_assert_eq(r.exit_code, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "runnable"));
+	cr_assert(strstr(r.out, "blk.1.ffn_down.weight"));
+	proc_free(&r);
+	r = RUN("run", "-m", model, "--tokens", "1,5,9", "-n", "4", "--temp", "0", "--ids");
+	cr_assert_eq(r.exit_code, 0, "%s", r.err);
+	int ids[8], k = sscanf(r.out, "%d %d %d %d %d", &ids[0], &ids[1], &ids[2], &ids[3], &ids[4]);
+	cr_assert_eq(k, 4, "expected 4 ids, got '%s'", r.out);
+	proc_free(&r);
+	/* seeded sampling repeats itself */
+	proc_result s1 = RUN("run", "-m", model, "--tokens", "1", "-n", "12", "--seed", "5", "--ids");
+	proc_result s2 = RUN("run", "-m", model, "--tokens", "1", "-n", "12", "--seed", "5", "--ids");
+	cr_assert_eq(s1.exit_code, 0, "%s", s1.err);
+	cr_assert_str_eq(s1.out, s2.out);
+	proc_free(&s1);
+	proc_free(&s2);
+}
+
+Test(cli, score_reports_json_with_nll_and_positions, .init = make_small_model,
+     .fini = drop_small_model)
+{
+	proc_result r = RUN("score", "-m", model, "--tokens", "1,7,7,42", "--top", "3", "--json");
+	cr_assert_eq(r.exit_code, 0, "%s", r.err);
+	json *j = json_parse(r.out);
+	cr_assert_not_null(j, "invalid JSON: %s", r.out);
+	const json *pos = json_get(j, "positions");
+	cr_assert_eq(pos->n, 4);
+	cr_assert_eq(json_get(json_at(pos, 1), "next")->num, 7);
+	cr_assert_eq(json_get(json_at(pos, 3), "next")->kind, JSON_NULL);
+	cr_assert_eq(json_get(json_at(pos, 2), "top")->n, 3);
+	double nll = json_get(j, "nll")->num, ppl = json_get(j, "perplexity")->num;
+	cr_assert_gt(nll, 0);
+	cr_assert_float_eq(ppl, exp(nll), 1e-6 * ppl);
+	/* the mean of the per-position values */
+	double sum = 0;
+	for (int i = 0; i < 3; i++)
+		sum += json_get(json_at(pos, (size_t)i), "nll")->num;
+	cr_assert_float_eq(nll, sum / 3, 1e-6);
+	json_free(j);
+	proc_free(&r);
+}
+
+Test(cli, inspect_reads_every_oracle_file)
+{
+	const char *sub[] = { "models", "tokenizer" };
+	int seen = 0;
+	for (int s = 0; s < 2; s++) {
+		char dir[1024];
+		snprintf(dir, sizeof dir, "%s/%s", oracle_dir(), sub[s]);
+		DIR *d = opendir(dir);
+		cr_assert_not_null(d, "cannot open %s", dir);
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			size_t n = strlen(e->d_name);
+			if (n < 5 || strcmp(e->d_name + n - 5, ".gguf"))
+				continue;
+			char path[2048];
+			snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+			proc_result r = RUN("inspect", path, "--json");
+			cr_expect_eq(r.exit_code, 0, "%s: %s", path, r.err);
+			json *j = json_parse(r.out);
+			cr_expect_not_null(j, "%s: invalid JSON", path);
+			cr_expect_not_null(json_get(json_get(j, "metadata"), "tokenizer.ggml.tokens"));
+			json_free(j);
+			proc_free(&r);
+			seen++;
+		}
+		closedir(d);
+	}
+	cr_assert_geq(seen, 17);
+}
+
+/* Every command on one bad file: one line, non-zero (code 0: any). */
+static void all_commands_fail(const char *path, bool must_fail)
+{
+	proc_result r[3] = {
+		RUN("inspect", path),
+		RUN("run", "-m", path, "--tokens", "1,2", "-n", "2", "--temp", "0"),
+		RUN("score", "-m", path, "--tokens", "1,2,3"),
+	};
+	const char *cmd[3] = { "inspect", "run", "score" };
+	for (int i = 0; i < 3; i++) {
+		if (!must_fail && r[i].exit_code == 0) {
+			proc_free(&r[i]);
+			continue;
+		}
+		expect_one_line_error(&r[i], cmd[i], 0);
+	}
+}
+
+Test(cli, truncated_files_fail_cleanly, .init = make_small_model, .fini = drop_small_model)
+{
+	size_t n;
+	char *data = slurp(model, &n);
+	char path[600];
+	snprintf(path, sizeof path, "%s.cut", model);
+	size_t cuts[] = { 0, 3, 4, 8, 16, 23, 40, 200, 1000, n / 2, n - 4096, n - 64 };
+	for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
+		write_bytes(path, data, cuts[i]);
+		all_commands_fail(path, true);
+	}
+	remove(path);
+	free(data);
+}
+
+Test(cli, hand_corrupted_files_fail_cleanly, .init = make_small_model,
+     .fini = drop_small_model)
+{
+	size_t n;
+	char *data = slurp(model, &n), *copy = malloc(n);
+	char path[600];
+	snprintf(path, sizeof path, "%s.bad", model);
+	struct { size_t off; const char *bytes; size_t len; } edits[] = {
+		{ 0, "GGML", 4 },                               /* magic */
+		{ 4, "\x09\x00\x00\x00", 4 },                   /* version 9 */
+		{ 4, "\x01\x00\x00\x00", 4 },                   /* version 1 */
+		{ 8, "\xff\xff\xff\xff\xff\xff\x00\x00", 8 },   /* tensor count */
+		{ 16, "\xff\xff\xff\xff\x00\x00\x00\x00", 8 },  /* key count */
+		{ 24, "\xff\xff\xff\xff\xff\x00\x00\x00", 8 },  /* first key length */
+	};
+	for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
+		memcpy(copy, data, n);
+		memcpy(copy + edits[i].off, edits[i].bytes, edits[i].len);
+		write_bytes(path, copy, n);
+		all_commands_fail(path, true);
+	}
+	write_bytes(path, "not a model at all\n", 19);
+	all_commands_fail(path, true);
+	remove(path);
+	free(copy);
+	free(data);
+}
+
+Test(cli, bit_flipped_files_never_crash, .init = make_small_model,
+     .fini = drop_small_model)
+{
+	size_t n;
+	char *data = slurp(model, &n), *copy = malloc(n);
+	char path[600];
+	snprintf(path, sizeof path, "%s.flip", model);
+	uint64_t state = 2024;
+	for (int i = 0; i < 24; i++) {
+		state = state * 6364136223846793005ull + 1442695040888963407ull;
+		/* mostly the header (keys, vocabulary, tensor infos) */
+		size_t at = (size_t)(state >> 33) % (i < 18 ? 8192 : n);
+		memcpy(copy, data, n);
+		copy[at] ^= (char)(1 << ((state >> 20) & 7));
+		write_bytes(path, copy, n);
+		all_commands_fail(path, false);
+	}
+	remove(path);
+	free(copy);
+	free(data);
+}
+
+Test(cli, usage_errors_are_one_line_with_exit_2, .init = make_small_model,
+     .fini = drop_small_model)
+{
+	proc_result r = RUN("frobnicate");
+	cr_assert_eq(r.exit_code, 2);
+	proc_free(&r);
+	r = RUN("run", "--tokens", "1");
+	expect_one_line_error(&r, "run", 2);
+	r = RUN("run", "-m", model, "--tokens", "1,x,3");
+	expect_one_line_error(&r, "run", 2);
+	r = RUN("run", "-m", model, "--tokens", "1", "--temp", "hot");
+	expect_one_line_error(&r, "run", 2);
+	r = RUN("run", "-m", model, "--tokens", "1", "--backend", "cuda");
+	expect_one_line_error(&r, "run", 2);
+	r = RUN("run", "-m", model, "--tokens", "1", "-n");
+	expect_one_line_error(&r, "run", 2);
+	r = RUN("mkmodel", "--arch", "llama", "--dim", "64", "-o", "/tmp/never.gguf");
+	expect_one_line_error(&r, "mkmodel", 2);
+	r = RUN("score", "-m", model);
+	expect_one_line_error(&r, "score", 2);
+	r = RUN("inspect");
+	expect_one_line_error(&r, "inspect", 2);
+}
+
+Test(cli, run_time_errors_name_the_problem, .init = make_small_model,
+     .fini = drop_small_model)
+{
+	proc_result r = RUN("run", "-m", "/nonexistent/model.gguf", "--tokens", "1");
+	cr_assert(strstr(r.err, "/nonexistent/model.gguf"), "%s", r.err);
+	expect_one_line_error(&r, "run", 1);
+	r = RUN("run", "-m", model, "--tokens", "1,300", "--temp", "0");
+	cr_assert(strstr(r.err, "300"), "%s", r.err);
+	expect_one_line_error(&r, "run", 1);
+	r = RUN("score", "-m", model, "--tokens", "5,999999");
+	expect_one_line_error(&r, "score", 1);
+	r = RUN("mkmodel", "--arch", "llama", "--dim", "64", "--layers", "1", "--heads", "4");
+	expect_one_line_error(&r, "mkmodel", 2);
+	char *argv[] = { (char *)duet_bin(), "mkmodel", "--arch", "llama", "--dim", "64",
+			 "--layers", "1", "--heads", "4", "--ff", "64", "--vocab", "300",
+			 "--type", "q4_k", "-o", "/tmp/never.gguf", NULL };
+	cr_assert(proc_run(argv, &r));
+	cr_assert(strstr(r.err, "256"), "K-types need 256-multiples: %s", r.err);
+	expect_one_line_error(&r, "mkmodel", 1);
+	/* a prompt as text needs the tokenizer */
+	r = RUN("run", "-m", model, "-p", "hello");
+	expect_one_line_error(&r, "run", 0);
+}
+
+Test(cli, every_command_has_help)
+{
+	const char *cmds[] = { "run", "score", "inspect", "mkmodel" };
+	for (int i = 0; i < 4; i++) {
+		proc_result r = RUN(cmds[i], "--help");
+		cr_expect_eq(r.exit_code, 0);
+		cr_expect(strstr(r.out, "usage: duet"), "%s --help: %s", cmds[i], r.out);
+		proc_free(&r);
+	}
+	proc_result r = RUN("--help");
+	cr_assert_eq(r.exit_code, 0);
+	cr_assert(strstr(r.out, "mkmodel"));
+	proc_free(&r);
+}

@@ -1,0 +1,42 @@
+# Sourced by tools/demo.sh and tools/test.sh: make sure Debian packages are
+# installed. As root, missing ones are installed with apt-get; otherwise the
+# exact apt-get line is printed and the script stops with status 1.
+#
+#   . tools/deps.sh
+#   duet_need_packages cmake gcc ...
+
+duet_need_packages() {
+	if ! command -v dpkg-query >/dev/null 2>&1; then
+		echo "duet: not a Debian system; make sure these are installed: $*" >&2
+		return 0
+	fi
+	missing=""
+	for p in "$@"; do
+		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+			missing="$missing $p"
+		fi
+	done
+	[ -z "$missing" ] && return 0
+	if [ "$(id -u)" -eq 0 ]; then
+		echo "duet: installing:$missing" >&2
+		apt-get update -qq &&
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				--no-install-recommends $missing >/dev/null ||
+			{ echo "duet: apt-get install failed" >&2; exit 1; }
+	else
+		echo "duet: missing packages; install them with:" >&2
+		echo "  sudo apt-get install -y$missing" >&2
+		exit 1
+	fi
+}
+
+# What building libduet and the duet CLI needs.
+DUET_BUILD_PACKAGES="cmake make gcc libc6-dev pkg-config"
+# What the test run adds: Criterion, and clang with its sanitizer and
+# libFuzzer runtimes for the fuzz target.
+DUET_TEST_PACKAGES="libcriterion-dev clang libclang-rt-14-dev"
+
+# Parallel build jobs: the CPU count.
+duet_jobs() {
+	getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2
+}
