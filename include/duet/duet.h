@@ -50,7 +50,8 @@ DUET_API duet_status duet_model_load(const char *path,
 				     const duet_model_options *opts,
 				     duet_model **out);
 
-/* Frees the model. No context created from it may be used afterwards. */
+/* Frees the model and unmaps its file. Every context created from it must
+ * be destroyed first. Not thread-safe with other uses of m. */
 DUET_API void duet_model_destroy(duet_model *m);
 
 typedef struct duet_model_info {
@@ -105,7 +106,7 @@ DUET_API duet_status duet_context_create(duet_model *m,
 					 const duet_context_options *opts,
 					 duet_context **out);
 
-/* Frees the context and its KV cache. */
+/* Frees the context and its KV cache. Not thread-safe with other uses of c. */
 DUET_API void duet_context_destroy(duet_context *c);
 
 /* Runs the model over n tokens placed after the ones already evaluated
@@ -125,10 +126,11 @@ DUET_API duet_status duet_context_eval(duet_context *c, const int32_t *tokens,
  * Not thread-safe for one context. */
 DUET_API void duet_context_truncate(duet_context *c, uint32_t n_past);
 
-/* Returns the number of positions evaluated and kept. */
+/* Returns the number of positions evaluated and kept. Safe to call when
+ * no eval or truncate of c runs at the same time. */
 DUET_API uint32_t duet_context_n_past(const duet_context *c);
 
-/* Returns the context size in positions. */
+/* Returns the context size in positions (fixed at creation). Thread-safe. */
 DUET_API uint32_t duet_context_n_ctx(const duet_context *c);
 
 /* ---- sampling ------------------------------------------------------- */
@@ -150,6 +152,7 @@ typedef struct duet_sampler_params {
 DUET_API duet_status duet_sampler_create(const duet_sampler_params *p,
 					 duet_sampler **out);
 
+/* Frees the sampler. Not thread-safe with other uses of s. */
 DUET_API void duet_sampler_destroy(duet_sampler *s);
 
 /* Picks the next token from n_vocab logits (not modified) and writes it to
@@ -162,7 +165,8 @@ DUET_API duet_status duet_sampler_sample(duet_sampler *s, const float *logits,
  * tokens and chosen tokens alike). Not thread-safe. */
 DUET_API void duet_sampler_accept(duet_sampler *s, int32_t token);
 
-/* Clears the history and restarts the random sequence from the seed. */
+/* Clears the history and restarts the random sequence from the seed.
+ * Not thread-safe. */
 DUET_API void duet_sampler_reset(duet_sampler *s);
 
 #ifdef __cplusplus
