@@ -10,12 +10,14 @@
 #include "kv.h"
 #include "model.h"
 #include "tokenizer.h"
+#include "unicode.h"
 
 struct duet_model {
 	duet_gguf *gguf;
 	duet_model_desc desc;
 	duet_vocab vocab;
 	const char *name;
+	bool vocab_only;
 };
 
 /* Graph buckets: one for single-token decode steps, one for batches. */
@@ -42,8 +44,6 @@ duet_status duet_model_load(const char *path, const duet_model_options *opts,
 			    duet_model **out)
 {
 	*out = NULL;
-	if (opts && opts->reserved)
-		return DUET_ERR(DUET_E_INVAL, "duet_model_options.reserved must be 0");
 	duet_model *m = calloc(1, sizeof *m);
 	if (!m)
 		return DUET_ERR(DUET_E_NOMEM, "out of memory");
@@ -52,13 +52,19 @@ duet_status duet_model_load(const char *path, const duet_model_options *opts,
 		free(m);
 		return s;
 	}
-	if ((s = duet_model_desc_init(&m->desc, m->gguf)) != DUET_OK ||
+	m->vocab_only = opts && opts->vocab_only;
+	if ((!m->vocab_only && (s = duet_model_desc_init(&m->desc, m->gguf)) != DUET_OK) ||
 	    (s = duet_vocab_init(&m->vocab, m->gguf)) != DUET_OK) {
 		duet_error_wrap(s, "%s", path);
 		duet_model_destroy(m);
 		return s;
 	}
-	if (m->vocab.kind != DUET_VOCAB_NONE &&
+	if (m->vocab_only && m->vocab.kind == DUET_VOCAB_NONE) {
+		s = DUET_ERR(DUET_E_CORRUPT, "%s: no tokenizer.ggml.tokens", path);
+		duet_model_destroy(m);
+		return s;
+	}
+	if (!m->vocab_only && m->vocab.kind != DUET_VOCAB_NONE &&
 	    m->vocab.n_tokens != m->desc.hp.n_vocab) {
 		s = DUET_ERR(DUET_E_CORRUPT,
 			     "%s: tokenizer has %u tokens but the model's "
@@ -77,6 +83,7 @@ void duet_model_destroy(duet_model *m)
 {
 	if (!m)
 		return;
+	duet_vocab_finish(&m->vocab);
 	duet_model_desc_finish(&m->desc);
 	duet_gguf_destroy(m->gguf);
 	free(m);
@@ -86,9 +93,9 @@ void duet_model_get_info(const duet_model *m, duet_model_info *out)
 {
 	const duet_hparams *hp = &m->desc.hp;
 	*out = (duet_model_info){
-		.arch = hp->arch_name,
+		.arch = hp->arch_name ? hp->arch_name : "",
 		.name = m->name,
-		.n_vocab = hp->n_vocab,
+		.n_vocab = m->vocab_only ? m->vocab.n_tokens : hp->n_vocab,
 		.n_embd = hp->n_embd,
 		.n_layer = hp->n_layer,
 		.n_head = hp->n_head,
@@ -105,12 +112,75 @@ void duet_model_get_info(const duet_model *m, duet_model_info *out)
 duet_status duet_model_token_bytes(const duet_model *m, int32_t token,
 				   char *buf, size_t cap, size_t *len)
 {
-	return duet_vocab_token_bytes(&m->vocab, token, buf, cap, len);
+	return duet_vocab_token_piece(&m->vocab, token, false, 0, buf, cap, len);
 }
 
 bool duet_model_token_is_eog(const duet_model *m, int32_t token)
 {
-	return token >= 0 && (token == m->vocab.eos || token == m->vocab.eot);
+	return m->vocab.kind != DUET_VOCAB_NONE && token >= 0 &&
+	       (uint32_t)token < m->vocab.n_tokens && m->vocab.eog[token];
+}
+
+const char *duet_model_warning(const duet_model *m)
+{
+	return m->vocab.warning;
+}
+
+duet_status duet_tokenize(const duet_model *m, const char *text, size_t len,
+			  bool add_special, bool parse_special, int32_t *tokens,
+			  size_t cap, size_t *n_tokens)
+{
+	duet_tokens t = { 0 };
+	*n_tokens = 0;
+	duet_status s = duet_vocab_tokenize(&m->vocab, text, len, add_special,
+					    parse_special, &t);
+	if (s == DUET_OK) {
+		*n_tokens = t.n;
+		if (t.n > cap)
+			s = DUET_ERR(DUET_E_RANGE, "%zu tokens do not fit in %zu", t.n, cap);
+		else if (t.n)
+			memcpy(tokens, t.ids, t.n * sizeof *tokens);
+	}
+	free(t.ids);
+	return s;
+}
+
+duet_status duet_detokenize(const duet_model *m, const int32_t *tokens, size_t n,
+			    bool remove_special, bool unparse_special, char *buf,
+			    size_t cap, size_t *len)
+{
+	char *text;
+	duet_status s = duet_vocab_detokenize(&m->vocab, tokens, n, remove_special,
+					      unparse_special, &text, len);
+	if (s != DUET_OK)
+		return s;
+	if (*len > cap)
+		s = DUET_ERR(DUET_E_RANGE, "%zu bytes do not fit in %zu", *len, cap);
+	else if (*len)
+		memcpy(buf, text, *len);
+	free(text);
+	return s;
+}
+
+size_t duet_utf8_stream_push(duet_utf8_stream *st, const char *in, size_t n,
+			     char *out)
+{
+	size_t k = st->n;
+	memcpy(out, st->pending, k);
+	memcpy(out + k, in, n);
+	k += n;
+	size_t hold = duet_utf8_incomplete_tail((const unsigned char *)out, k);
+	memcpy(st->pending, out + k - hold, hold);
+	st->n = (uint32_t)hold;
+	return k - hold;
+}
+
+size_t duet_utf8_stream_flush(duet_utf8_stream *st, char *out)
+{
+	size_t k = st->n;
+	memcpy(out, st->pending, k);
+	st->n = 0;
+	return k;
 }
 
 /* ---- contexts ------------------------------------------------------------ */
@@ -122,6 +192,8 @@ duet_status duet_context_create(duet_model *m, const duet_context_options *opts,
 	duet_context_options o = { 0 };
 	if (opts)
 		o = *opts;
+	if (m->vocab_only)
+		return DUET_ERR(DUET_E_INVAL, "the model was loaded vocab-only");
 	if (o.backend != DUET_BACKEND_AUTO && o.backend != DUET_BACKEND_CPU)
 		return DUET_ERR(DUET_E_UNSUPPORTED,
 				"backend %d is not available in this build",

@@ -1,25 +1,32 @@
-/* Vocabulary loading and id -> bytes decoding (see tokenizer.h). */
+/* Vocabulary loading, special-token handling and decoding (see
+ * tokenizer.h); the SentencePiece and BPE algorithms are in tok_spm.c and
+ * tok_bpe.c. */
 #include "tokenizer.h"
 
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
+#include "unicode.h"
 
-static duet_status special_id(const duet_gguf *g, const char *key,
-			      uint32_t n, int32_t *out)
+/* ---- loading ------------------------------------------------------------- */
+
+static duet_status special_id(duet_vocab *v, const duet_gguf *g, const char *key,
+			      int32_t *out)
 {
 	uint32_t id;
-	*out = -1;
 	duet_status s = duet_gguf_get_u32(g, key, &id);
 	if (s == DUET_E_NOT_FOUND)
 		return DUET_OK;
 	if (s != DUET_OK)
 		return s;
-	if (id >= n)
-		return DUET_ERR(DUET_E_CORRUPT,
-				"key '%s' is %u, outside the %u-token vocabulary",
-				key, id, n);
-	*out = (int32_t)id;
+	if (id >= v->n_tokens) /* llama.cpp keeps the default and warns */
+		snprintf(v->warning, sizeof v->warning,
+			 "%s = %u is outside the vocabulary; using %d", key, id, *out);
+	else
+		*out = (int32_t)id;
 	return DUET_OK;
 }
 
@@ -42,184 +49,674 @@ static duet_status per_token(const duet_gguf *g, const char *key,
 	if (s != DUET_OK)
 		return s;
 	if (count != n)
+		return DUET_ERR(DUET_E_CORRUPT, "key '%s' has %llu entries for %u tokens",
+				key, (unsigned long long)count, n);
+	return DUET_OK;
+}
+
+static uint16_t attr_of_type(int32_t type)
+{
+	switch (type) {
+	case DUET_TOKEN_NORMAL: return DUET_ATTR_NORMAL;
+	case DUET_TOKEN_UNKNOWN: return DUET_ATTR_UNKNOWN;
+	case DUET_TOKEN_CONTROL: return DUET_ATTR_CONTROL;
+	case DUET_TOKEN_USER_DEFINED: return DUET_ATTR_USER_DEFINED;
+	case DUET_TOKEN_UNUSED: return DUET_ATTR_UNUSED;
+	case DUET_TOKEN_BYTE: return DUET_ATTR_BYTE;
+	default: return DUET_ATTR_UNDEFINED;
+	}
+}
+
+int32_t duet_vocab_find(const duet_vocab *v, const char *s, size_t n)
+{
+	const duet_strmap_entry *e = duet_strmap_get(&v->token_ids, s, n, false, 0);
+	return e ? e->value : -1;
+}
+
+/* The id of the first token (by id) whose text is in list, or -1. */
+static int32_t find_any(const duet_vocab *v, const char *const *list)
+{
+	int32_t best = -1;
+	for (; *list; list++) {
+		int32_t id = duet_vocab_find(v, *list, strlen(*list));
+		if (id >= 0 && (best < 0 || id < best))
+			best = id;
+	}
+	return best;
+}
+
+static void make_control(duet_vocab *v, int32_t id)
+{
+	if (id >= 0)
+		v->attr[id] = (uint16_t)((v->attr[id] & (DUET_ATTR_LSTRIP | DUET_ATTR_RSTRIP)) |
+					 DUET_ATTR_CONTROL);
+}
+
+#define LIST(...) (const char *const[]){ __VA_ARGS__, NULL }
+
+/* llama.cpp recognises end-of-turn and fill-in-the-middle tokens by their
+ * text and makes them control tokens (so plain text never turns into them)
+ * and end-of-generation tokens. */
+static void apply_token_overrides(duet_vocab *v)
+{
+	if (v->eot < 0) {
+		v->eot = find_any(v, LIST("<|eot_id|>", "<|im_end|>", "<|end|>",
+					  "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
+					  "<EOT>", "_<EOT>", "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81"
+					  "sentence\xef\xbd\x9c>", "<end_of_utterance>"));
+		make_control(v, v->eot);
+	}
+	if (v->eom < 0) {
+		v->eom = find_any(v, LIST("<|eom_id|>"));
+		make_control(v, v->eom);
+	}
+	const char *const *fim[] = {
+		LIST("<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>",
+		     "<\xef\xbd\x9c" "fim\xe2\x96\x81" "begin\xef\xbd\x9c>", "<PRE>",
+		     "\xe2\x96\x81<PRE>", "<|code_prefix|>"),
+		LIST("<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>",
+		     "<\xef\xbd\x9c" "fim\xe2\x96\x81" "hole\xef\xbd\x9c>", "<SUF>",
+		     "\xe2\x96\x81<SUF>", "<|code_suffix|>"),
+		LIST("<|fim_middle|>", "<fim-middle>", "<fim_middle>",
+		     "<\xef\xbd\x9c" "fim\xe2\x96\x81" "end\xef\xbd\x9c>", "<MID>",
+		     "\xe2\x96\x81<MID>", "<|code_middle|>"),
+		LIST("<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>"),
+		LIST("<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"),
+		LIST("<|file_sep|>"),
+	};
+	for (int k = 0; k < 6; k++) {
+		int32_t id = find_any(v, fim[k]);
+		make_control(v, id);
+		if (k >= 3 && id >= 0) /* pad, repo, file separator end generation */
+			v->eog[id] = 1;
+	}
+	static const char *const eog_text[] = {
+		"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>",
+		"<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>",
+		"<|end_of_text|>", "<end_of_utterance>", NULL,
+	};
+	for (const char *const *t = eog_text; *t; t++) {
+		int32_t id = duet_vocab_find(v, *t, strlen(*t));
+		if (id >= 0) {
+			v->eog[id] = 1;
+			make_control(v, id);
+		}
+	}
+	static const char *const always_shown[] = {
+		"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>", NULL,
+	};
+	for (const char *const *t = always_shown; *t; t++) {
+		int32_t id = duet_vocab_find(v, *t, strlen(*t));
+		if (id >= 0)
+			v->attr[id] = DUET_ATTR_USER_DEFINED;
+	}
+	int32_t ids[3] = { v->eos, v->eot, v->eom };
+	for (int k = 0; k < 3; k++)
+		if (ids[k] >= 0)
+			v->eog[ids[k]] = 1;
+	/* o200k_harmony: with <|return|> and <|call|>, <|end|> is not an end */
+	int32_t ret = duet_vocab_find(v, "<|return|>", 10);
+	int32_t call = duet_vocab_find(v, "<|call|>", 8);
+	int32_t end = duet_vocab_find(v, "<|end|>", 7);
+	if (ret >= 0 && call >= 0 && end >= 0 && v->eog[ret] && v->eog[call] && v->eog[end]) {
+		v->eog[end] = 0;
+		v->attr[end] = DUET_ATTR_USER_DEFINED;
+	}
+}
+
+/* Sorts control/user-defined/unknown tokens longest text first (ties by
+ * id), the order in which they are cut out of text. */
+static duet_status build_special_cache(duet_vocab *v)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < v->n_tokens; i++)
+		n += (v->attr[i] & (DUET_ATTR_CONTROL | DUET_ATTR_USER_DEFINED |
+				    DUET_ATTR_UNKNOWN)) != 0;
+	v->special = duet_arena_alloc(&v->arena, (n + 1) * sizeof *v->special);
+	if (!v->special)
+		return DUET_ERR(DUET_E_NOMEM, "out of memory");
+	for (uint32_t i = 0; i < v->n_tokens; i++)
+		if (v->attr[i] & (DUET_ATTR_CONTROL | DUET_ATTR_USER_DEFINED | DUET_ATTR_UNKNOWN))
+			v->special[v->n_special++] = (int32_t)i;
+	/* insertion sort is fine: special tokens are few hundred at most */
+	for (uint32_t i = 1; i < v->n_special; i++) {
+		int32_t t = v->special[i];
+		uint32_t j = i;
+		while (j > 0 && v->text_len[v->special[j - 1]] < v->text_len[t]) {
+			v->special[j] = v->special[j - 1];
+			j--;
+		}
+		v->special[j] = t;
+	}
+	return DUET_OK;
+}
+
+/* Whitespace stripping llama.cpp attaches to some special tokens by model
+ * or pre-tokenizer name. */
+static void apply_strip_rules(duet_vocab *v, const duet_gguf *g)
+{
+	const char *name = "", *pre = "";
+	duet_gguf_get_str(g, "general.name", &name);
+	duet_gguf_get_str(g, "tokenizer.ggml.pre", &pre);
+	char lower[128];
+	size_t k = 0;
+	for (; name[k] && k + 1 < sizeof lower; k++)
+		lower[k] = (char)tolower((unsigned char)name[k]);
+	lower[k] = '\0';
+	if (strstr(pre, "jina-v2-de") || strstr(pre, "jina-v2-es") ||
+	    strstr(pre, "jina-v2-code")) {
+		int32_t id = duet_vocab_find(v, "<mask>", 6);
+		if (id >= 0)
+			v->attr[id] |= DUET_ATTR_LSTRIP;
+	} else if (strstr(lower, "phi-3") || strstr(lower, "phi3")) {
+		for (uint32_t i = 0; i < v->n_special; i++)
+			v->attr[v->special[i]] |= DUET_ATTR_RSTRIP;
+		const char *on[] = { "</s>" }, *off[] = { "<unk>", "<s>", "<|endoftext|>" };
+		int32_t id = duet_vocab_find(v, on[0], strlen(on[0]));
+		if (id >= 0)
+			v->attr[id] |= DUET_ATTR_RSTRIP;
+		for (int j = 0; j < 3; j++)
+			if ((id = duet_vocab_find(v, off[j], strlen(off[j]))) >= 0)
+				v->attr[id] &= (uint16_t)~DUET_ATTR_RSTRIP;
+	}
+}
+
+static duet_status load_texts(duet_vocab *v, const duet_gguf_str *tokens,
+			      const int32_t *types)
+{
+	uint32_t n = v->n_tokens;
+	v->text = duet_arena_alloc(&v->arena, n * sizeof *v->text);
+	v->text_len = duet_arena_alloc(&v->arena, n * sizeof *v->text_len);
+	v->attr = duet_arena_alloc(&v->arena, n * sizeof *v->attr);
+	v->eog = duet_arena_alloc(&v->arena, n);
+	if (!v->text || !v->text_len || !v->attr || !v->eog ||
+	    duet_strmap_init(&v->token_ids, n) != DUET_OK)
+		return DUET_ERR(DUET_E_NOMEM, "out of memory loading the vocabulary");
+	for (uint32_t i = 0; i < n; i++) {
+		v->text[i] = tokens[i].s;
+		v->text_len[i] = tokens[i].n > UINT32_MAX ? UINT32_MAX : (uint32_t)tokens[i].n;
+		if (tokens[i].n == 0) { /* as llama.cpp: a visible placeholder */
+			char buf[32];
+			int k = snprintf(buf, sizeof buf, "[EMPTY_%u]", i);
+			v->text[i] = duet_arena_strndup(&v->arena, buf, (size_t)k);
+			v->text_len[i] = (uint32_t)k;
+			if (!v->text[i])
+				return DUET_ERR(DUET_E_NOMEM, "out of memory");
+		}
+		v->attr[i] = types ? attr_of_type(types[i]) : DUET_ATTR_NORMAL;
+		duet_status s = duet_strmap_put(&v->token_ids, v->text[i], v->text_len[i],
+						(int32_t)i, 0, false, true);
+		if (s != DUET_OK)
+			return s;
+	}
+	return DUET_OK;
+}
+
+/* BPE merges "left right": the split is the first space after the first
+ * byte; a repeated merge keeps its first rank. */
+static duet_status load_merges(duet_vocab *v, const duet_gguf *g)
+{
+	const void *data;
+	uint64_t n;
+	duet_status s = duet_gguf_get_arr(g, "tokenizer.ggml.merges", DUET_GGUF_STRING,
+					  &data, &n);
+	if (s == DUET_E_NOT_FOUND)
 		return DUET_ERR(DUET_E_CORRUPT,
-				"key '%s' has %llu entries for %u tokens", key,
-				(unsigned long long)count, n);
+				"BPE vocabulary without tokenizer.ggml.merges");
+	if (s != DUET_OK)
+		return s;
+	const duet_gguf_str *m = data;
+	if ((s = duet_strmap_init(&v->merges, (uint32_t)(n < UINT32_MAX ? n : UINT32_MAX))))
+		return s;
+	for (uint64_t i = 0; i < n && i < INT32_MAX; i++) {
+		const char *sp = m[i].n > 1 ? memchr(m[i].s + 1, ' ', (size_t)m[i].n - 1) : NULL;
+		if (!sp)
+			continue;
+		s = duet_strmap_put(&v->merges, m[i].s, (size_t)m[i].n, (int32_t)i,
+				    (uint32_t)(sp - m[i].s), true, false);
+		if (s != DUET_OK)
+			return s;
+	}
+	return DUET_OK;
+}
+
+static duet_status load_kind(duet_vocab *v, const duet_gguf *g)
+{
+	const char *model = "llama", *pre = NULL;
+	duet_status s = duet_gguf_get_str(g, "tokenizer.ggml.model", &model);
+	if (s != DUET_OK && s != DUET_E_NOT_FOUND)
+		return s;
+	if (duet_gguf_get_str(g, "tokenizer.ggml.pre", &pre) == DUET_E_CORRUPT)
+		return DUET_E_CORRUPT;
+	if (strcmp(model, "llama") == 0) {
+		v->kind = DUET_VOCAB_SPM;
+		v->bos = 1;
+		v->eos = 2;
+		v->unk = 0;
+		v->add_space_prefix = true;
+		v->add_bos = true;
+		return DUET_OK;
+	}
+	if (strcmp(model, "gpt2") != 0)
+		return DUET_ERR(DUET_E_UNSUPPORTED,
+				"tokenizer model '%s' is not supported (llama and gpt2 are)",
+				model);
+	v->kind = DUET_VOCAB_BPE;
+	v->pre_status = duet_pretok_create(pre, &v->pretok, &v->pre);
+	if (v->pre_status == DUET_E_UNSUPPORTED) {
+		snprintf(v->pre_error, sizeof v->pre_error, "%s", duet_last_error());
+	} else if (v->pre_status != DUET_OK) {
+		return v->pre_status;
+	} else if (!v->pre.known) {
+		snprintf(v->warning, sizeof v->warning,
+			 "unknown pre-tokenizer '%s', using 'default' (as llama.cpp does)",
+			 pre ? pre : "");
+	}
+	v->add_bos = v->pre.add_bos;
+	v->clean_spaces = v->pre.clean_spaces;
+	v->ignore_merges = v->pre.ignore_merges;
 	return DUET_OK;
 }
 
 duet_status duet_vocab_init(duet_vocab *v, const duet_gguf *g)
 {
 	memset(v, 0, sizeof *v);
-	v->bos = v->eos = v->eot = v->unk = -1;
-	const void *tokens;
+	duet_arena_init(&v->arena, 0);
+	v->bos = v->eos = v->eot = v->eom = v->unk = -1;
+	const void *tokens, *types = NULL, *scores = NULL;
 	uint64_t n;
-	duet_status s = duet_gguf_get_arr(g, "tokenizer.ggml.tokens",
-					  DUET_GGUF_STRING, &tokens, &n);
+	duet_status s = duet_gguf_get_arr(g, "tokenizer.ggml.tokens", DUET_GGUF_STRING,
+					  &tokens, &n);
 	if (s == DUET_E_NOT_FOUND)
 		return DUET_OK;
+	if (s == DUET_OK && (n == 0 || n > INT32_MAX))
+		s = DUET_ERR(DUET_E_CORRUPT, "tokenizer.ggml.tokens has %llu entries",
+			     (unsigned long long)n);
 	if (s != DUET_OK)
 		return s;
-	if (n == 0 || n > INT32_MAX)
-		return DUET_ERR(DUET_E_CORRUPT,
-				"tokenizer.ggml.tokens has %llu entries",
-				(unsigned long long)n);
-	const char *model = "llama";
-	s = duet_gguf_get_str(g, "tokenizer.ggml.model", &model);
-	if (s != DUET_OK && s != DUET_E_NOT_FOUND)
-		return s;
-	if (strcmp(model, "llama") == 0)
-		v->kind = DUET_VOCAB_SPM;
-	else if (strcmp(model, "gpt2") == 0)
-		v->kind = DUET_VOCAB_BPE;
-	else
-		return DUET_ERR(DUET_E_UNSUPPORTED,
-				"tokenizer model '%s' is not supported (llama and "
-				"gpt2 are)", model);
 	v->n_tokens = (uint32_t)n;
-	v->tokens = tokens;
-	const void *types, *scores;
-	if ((s = per_token(g, "tokenizer.ggml.token_type", DUET_GGUF_I32,
-			   v->n_tokens, &types)) ||
-	    (s = per_token(g, "tokenizer.ggml.scores", DUET_GGUF_F32,
-			   v->n_tokens, &scores)) ||
-	    (s = special_id(g, "tokenizer.ggml.bos_token_id", v->n_tokens, &v->bos)) ||
-	    (s = special_id(g, "tokenizer.ggml.eos_token_id", v->n_tokens, &v->eos)) ||
-	    (s = special_id(g, "tokenizer.ggml.eot_token_id", v->n_tokens, &v->eot)) ||
-	    (s = special_id(g, "tokenizer.ggml.unknown_token_id", v->n_tokens,
-			    &v->unk)))
-		return s;
-	v->types = types;
+	if ((s = load_kind(v, g)) ||
+	    (s = per_token(g, "tokenizer.ggml.token_type", DUET_GGUF_I32, v->n_tokens, &types)) ||
+	    (s = per_token(g, "tokenizer.ggml.scores", DUET_GGUF_F32, v->n_tokens, &scores)) ||
+	    (s = load_texts(v, tokens, types)) ||
+	    (v->kind == DUET_VOCAB_BPE && (s = load_merges(v, g))) ||
+	    (s = special_id(v, g, "tokenizer.ggml.bos_token_id", &v->bos)) ||
+	    (s = special_id(v, g, "tokenizer.ggml.eos_token_id", &v->eos)) ||
+	    (s = special_id(v, g, "tokenizer.ggml.eot_token_id", &v->eot)) ||
+	    (s = special_id(v, g, "tokenizer.ggml.eom_token_id", &v->eom)) ||
+	    (s = special_id(v, g, "tokenizer.ggml.unknown_token_id", &v->unk)) ||
+	    (s = opt_bool(g, "tokenizer.ggml.add_bos_token", &v->add_bos)) ||
+	    (s = opt_bool(g, "tokenizer.ggml.add_eos_token", &v->add_eos)) ||
+	    (s = opt_bool(g, "tokenizer.ggml.add_space_prefix", &v->add_space_prefix)))
+		goto fail;
+	if (v->pre.no_bos)
+		v->bos = -1;
 	v->scores = scores;
-	v->add_bos = v->kind == DUET_VOCAB_SPM;
-	if ((s = opt_bool(g, "tokenizer.ggml.add_bos_token", &v->add_bos)) ||
-	    (s = opt_bool(g, "tokenizer.ggml.add_eos_token", &v->add_eos)))
-		return s;
+	apply_token_overrides(v);
+	if ((s = build_special_cache(v)))
+		goto fail;
+	apply_strip_rules(v, g);
+	return DUET_OK;
+fail:
+	duet_vocab_finish(v);
+	return s;
+}
+
+void duet_vocab_finish(duet_vocab *v)
+{
+	duet_strmap_finish(&v->token_ids);
+	duet_strmap_finish(&v->merges);
+	duet_pretok_destroy(v->pretok);
+	duet_arena_finish(&v->arena);
+	v->pretok = NULL;
+	v->kind = DUET_VOCAB_NONE;
+}
+
+/* ---- tokenizing ---------------------------------------------------------- */
+
+duet_status duet_tokens_push(duet_tokens *t, int32_t id)
+{
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 64;
+		int32_t *ids = realloc(t->ids, cap * sizeof *ids);
+		if (!ids)
+			return DUET_ERR(DUET_E_NOMEM, "out of memory");
+		t->ids = ids;
+		t->cap = cap;
+	}
+	t->ids[t->n++] = id;
 	return DUET_OK;
 }
 
-int32_t duet_vocab_type(const duet_vocab *v, int32_t token)
+/* A piece of the input: raw text [off, off+len) or a special token. */
+typedef struct frag {
+	size_t off, len;
+	int32_t token; /* -1: raw text */
+} frag;
+
+typedef struct frags {
+	frag *f;
+	size_t n, cap;
+} frags;
+
+static bool frags_push(frags *fs, frag f)
 {
-	return v->types ? v->types[token] : DUET_TOKEN_NORMAL;
+	if (fs->n == fs->cap) {
+		size_t cap = fs->cap ? 2 * fs->cap : 16;
+		frag *p = realloc(fs->f, cap * sizeof *p);
+		if (!p)
+			return false;
+		fs->f = p;
+		fs->cap = cap;
+	}
+	fs->f[fs->n++] = f;
+	return true;
 }
 
-/* GPT-2's byte-level BPE shows every byte as a printable code point: bytes
- * that are printable Latin-1 stand for themselves, the other 68 map in
- * order to U+0100 and up. Returns the byte for code point cp, or -1. */
-static int bpe_cp_to_byte(uint32_t cp)
+static const char *find_bytes(const char *h, size_t hn, const char *nd, size_t nn)
 {
-	if ((cp >= 33 && cp <= 126) || (cp >= 161 && cp <= 172) ||
-	    (cp >= 174 && cp <= 255))
+	if (nn == 0 || nn > hn)
+		return NULL;
+	for (const char *p = h; (p = memchr(p, nd[0], (size_t)(h + hn - p))); p++) {
+		if ((size_t)(h + hn - p) < nn)
+			return NULL;
+		if (memcmp(p, nd, nn) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+/* Cuts every occurrence of special token id out of the raw fragments. */
+static bool cut_special(const duet_vocab *v, const char *text, int32_t id,
+			frags *in, frags *out)
+{
+	const char *tt = v->text[id];
+	size_t tn = v->text_len[id];
+	uint16_t attr = v->attr[id];
+	for (size_t i = 0; i < in->n; i++) {
+		frag f = in->f[i];
+		if (f.token >= 0) {
+			if (!frags_push(out, f))
+				return false;
+			continue;
+		}
+		size_t off = f.off, len = f.len;
+		const char *m;
+		while ((m = find_bytes(text + off, len, tt, tn))) {
+			size_t left = (size_t)(m - (text + off));
+			if (attr & DUET_ATTR_LSTRIP)
+				while (left > 0 && isspace((unsigned char)text[off + left - 1]))
+					left--;
+			if (left && !frags_push(out, (frag){ off, left, -1 }))
+				return false;
+			if (!frags_push(out, (frag){ 0, 0, id }))
+				return false;
+			size_t used = (size_t)(m - (text + off)) + tn;
+			off += used;
+			len -= used;
+			if (attr & DUET_ATTR_RSTRIP)
+				while (len > 0 && isspace((unsigned char)text[off])) {
+					off++;
+					len--;
+				}
+		}
+		if (len && !frags_push(out, (frag){ off, len, -1 }))
+			return false;
+	}
+	return true;
+}
+
+static duet_status partition(const duet_vocab *v, const char *text, size_t len,
+			     bool parse_special, frags *fs)
+{
+	frags tmp = { 0 };
+	if (len && !frags_push(fs, (frag){ 0, len, -1 }))
+		return DUET_ERR(DUET_E_NOMEM, "out of memory");
+	for (uint32_t k = 0; k < v->n_special; k++) {
+		int32_t id = v->special[k];
+		if (!parse_special && (v->attr[id] & (DUET_ATTR_CONTROL | DUET_ATTR_UNKNOWN)))
+			continue;
+		tmp.n = 0;
+		if (!cut_special(v, text, id, fs, &tmp)) {
+			free(tmp.f);
+			return DUET_ERR(DUET_E_NOMEM, "out of memory");
+		}
+		frags swap = *fs;
+		*fs = tmp;
+		tmp = swap;
+	}
+	free(tmp.f);
+	return DUET_OK;
+}
+
+duet_status duet_vocab_tokenize(const duet_vocab *v, const char *text, size_t len,
+				bool add_special, bool parse_special, duet_tokens *out)
+{
+	if (v->kind == DUET_VOCAB_NONE)
+		return DUET_ERR(DUET_E_UNSUPPORTED, "the model has no tokenizer");
+	if (v->pre_status != DUET_OK)
+		return DUET_ERR(v->pre_status, "%s", v->pre_error);
+	frags fs = { 0 };
+	duet_status s = partition(v, text, len, parse_special, &fs);
+	if (s == DUET_OK && add_special && v->add_bos && v->bos >= 0)
+		s = duet_tokens_push(out, v->bos);
+	bool prev_special = true; /* SPM: a leading space before text */
+	for (size_t i = 0; i < fs.n && s == DUET_OK; i++) {
+		frag f = fs.f[i];
+		if (f.token >= 0) {
+			s = duet_tokens_push(out, f.token);
+			prev_special = true;
+		} else if (v->kind == DUET_VOCAB_SPM) {
+			bool space = v->add_space_prefix && prev_special;
+			char *buf = malloc(f.len + 2);
+			if (!buf) {
+				s = DUET_ERR(DUET_E_NOMEM, "out of memory");
+				break;
+			}
+			buf[0] = ' ';
+			memcpy(buf + space, text + f.off, f.len);
+			s = duet_spm_tokenize(v, buf, f.len + space, out);
+			free(buf);
+			prev_special = false;
+		} else {
+			s = duet_bpe_tokenize(v, text + f.off, f.len, out);
+		}
+	}
+	if (s == DUET_OK && add_special && v->add_eos && v->eos >= 0)
+		s = duet_tokens_push(out, v->eos);
+	free(fs.f);
+	return s;
+}
+
+/* ---- decoding ------------------------------------------------------------ */
+
+/* Appends bytes to the piece being built (counting past cap). */
+static void put(char *buf, size_t cap, size_t *len, const char *p, size_t n)
+{
+	if (*len < cap)
+		memcpy(buf + *len, p, *len + n <= cap ? n : cap - *len);
+	*len += n;
+}
+
+/* GPT-2 byte-level: the byte a code point stands for, or -1. */
+static int bpe_byte_of(uint32_t cp)
+{
+	if ((cp >= 0x21 && cp <= 0x7e) || (cp >= 0xa1 && cp <= 0xac) ||
+	    (cp >= 0xae && cp <= 0xff))
 		return (int)cp;
-	if (cp < 256 || cp >= 256 + 68)
+	if (cp < 0x100 || cp >= 0x100 + 68)
 		return -1;
-	int k = 256;
+	uint32_t k = 0x100;
 	for (int b = 0; b < 256; b++) {
-		bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) ||
-				 (b >= 174 && b <= 255);
-		if (!printable && (uint32_t)k++ == cp)
+		bool shown = (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) ||
+			     (b >= 0xae && b <= 0xff);
+		if (!shown && k++ == cp)
 			return b;
 	}
 	return -1;
 }
 
-/* Decodes one UTF-8 sequence at s (n bytes left); returns its length and
- * the code point, or 1 and U+FFFD for a malformed byte. */
-static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
+static void decode_bpe(const char *t, size_t n, char *buf, size_t cap, size_t *len)
 {
-	size_t len = s[0] < 0x80 ? 1 : (s[0] >> 5) == 6 ? 2 : (s[0] >> 4) == 14 ? 3
-			   : (s[0] >> 3) == 30 ? 4 : 0;
-	if (len == 0 || len > n) {
-		*cp = 0xfffd;
-		return 1;
-	}
-	uint32_t c = len == 1 ? s[0] : s[0] & (0x7f >> len);
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80) {
-			*cp = 0xfffd;
-			return 1;
-		}
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	*cp = c;
-	return len;
-}
-
-static duet_status emit(char *buf, size_t cap, size_t *len, const char *p,
-			size_t n)
-{
-	if (*len + n <= cap)
-		memcpy(buf + *len, p, n);
-	*len += n;
-	return DUET_OK;
-}
-
-static void decode_spm(const duet_gguf_str *t, char *buf, size_t cap,
-		       size_t *len)
-{
-	const char *s = t->s;
-	for (size_t i = 0; i < t->n;) {
-		if (i + 3 <= t->n && memcmp(s + i, "\xe2\x96\x81", 3) == 0) {
-			emit(buf, cap, len, " ", 1);
-			i += 3;
-		} else {
-			emit(buf, cap, len, s + i, 1);
-			i++;
-		}
-	}
-}
-
-static void decode_bpe(const duet_gguf_str *t, char *buf, size_t cap,
-		       size_t *len)
-{
-	const unsigned char *s = (const unsigned char *)t->s;
-	for (size_t i = 0; i < t->n;) {
+	for (size_t i = 0; i < n;) {
 		uint32_t cp;
-		size_t k = utf8_next(s + i, t->n - i, &cp);
-		int b = bpe_cp_to_byte(cp);
+		size_t k = duet_utf8_decode((const unsigned char *)t + i, n - i, &cp);
+		int b = bpe_byte_of(cp);
 		if (b >= 0) {
 			char c = (char)b;
-			emit(buf, cap, len, &c, 1);
-		} else {
-			emit(buf, cap, len, (const char *)s + i, k);
+			put(buf, cap, len, &c, 1);
+		} else { /* llama.cpp's marker for a code point with no byte */
+			char enc[4], hex[8];
+			size_t e = duet_utf8_encode(cp, enc);
+			put(buf, cap, len, "[UNK_BYTE_0x", 12);
+			for (size_t j = 0; j < e; j++) {
+				snprintf(hex, sizeof hex, "%02x", (unsigned char)enc[j]);
+				put(buf, cap, len, hex, 2);
+			}
+			put(buf, cap, len, t, n);
+			put(buf, cap, len, "]", 1);
 		}
 		i += k;
+	}
+}
+
+static void decode_spm(const char *t, size_t n, char *buf, size_t cap, size_t *len)
+{
+	for (size_t i = 0; i < n;) {
+		if (i + 3 <= n && memcmp(t + i, "\xe2\x96\x81", 3) == 0) {
+			put(buf, cap, len, " ", 1);
+			i += 3;
+		} else {
+			put(buf, cap, len, t + i, 1);
+			i++;
+		}
 	}
 }
 
 static int hex_digit(char c)
 {
 	return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
-					  : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		: c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-duet_status duet_vocab_token_bytes(const duet_vocab *v, int32_t token,
-				   char *buf, size_t cap, size_t *len)
+duet_status duet_vocab_token_piece(const duet_vocab *v, int32_t token, bool special,
+				   int lstrip, char *buf, size_t cap, size_t *len)
 {
 	*len = 0;
-	if (v->kind == DUET_VOCAB_NONE || token < 0 ||
-	    (uint32_t)token >= v->n_tokens)
-		return DUET_ERR(DUET_E_INVAL,
-				"token id %d is outside the vocabulary (%u tokens)",
+	if (v->kind == DUET_VOCAB_NONE || token < 0 || (uint32_t)token >= v->n_tokens)
+		return DUET_ERR(DUET_E_INVAL, "token id %d is outside the vocabulary (%u tokens)",
 				token, v->n_tokens);
-	const duet_gguf_str *t = &v->tokens[token];
-	int32_t type = duet_vocab_type(v, token);
-	if (type == DUET_TOKEN_CONTROL || type == DUET_TOKEN_UNUSED)
+	uint16_t a = v->attr[token];
+	const char *t = v->text[token];
+	size_t n = v->text_len[token];
+	if (!special && (a & (DUET_ATTR_UNKNOWN | DUET_ATTR_CONTROL)))
 		return DUET_OK;
-	if (type == DUET_TOKEN_BYTE && t->n == 6 && memcmp(t->s, "<0x", 3) == 0 &&
-	    t->s[5] == '>' && hex_digit(t->s[3]) >= 0 && hex_digit(t->s[4]) >= 0) {
-		char c = (char)(hex_digit(t->s[3]) * 16 + hex_digit(t->s[4]));
-		emit(buf, cap, len, &c, 1);
-	} else if (type == DUET_TOKEN_UNKNOWN && v->kind == DUET_VOCAB_SPM) {
-		emit(buf, cap, len, "\xe2\x96\x85", 3); /* as llama.cpp shows <unk> */
-	} else if (type == DUET_TOKEN_USER_DEFINED) {
-		emit(buf, cap, len, t->s, (size_t)t->n);
-	} else if (v->kind == DUET_VOCAB_SPM) {
-		decode_spm(t, buf, cap, len);
-	} else {
-		decode_bpe(t, buf, cap, len);
+	size_t full = 0; /* bytes of the whole piece, before lstrip */
+	char *dst = buf, byte;
+	if (a & (DUET_ATTR_UNKNOWN | DUET_ATTR_CONTROL | DUET_ATTR_USER_DEFINED)) {
+		put(dst, cap, &full, t, n);
+	} else if ((a & DUET_ATTR_NORMAL) && v->kind == DUET_VOCAB_SPM) {
+		decode_spm(t, n, dst, cap, &full);
+	} else if (a & DUET_ATTR_NORMAL) {
+		decode_bpe(t, n, dst, cap, &full);
+	} else if ((a & DUET_ATTR_BYTE) && v->kind == DUET_VOCAB_SPM && n >= 5 &&
+		   hex_digit(t[3]) >= 0 && hex_digit(t[4]) >= 0) {
+		byte = (char)(hex_digit(t[3]) * 16 + hex_digit(t[4]));
+		put(dst, cap, &full, &byte, 1);
 	}
-	return *len <= cap ? DUET_OK
-			   : DUET_ERR(DUET_E_RANGE, "token %d needs %zu bytes",
-				      token, *len);
+	if (full > cap) {
+		*len = full;
+		return DUET_ERR(DUET_E_RANGE, "token %d needs %zu bytes", token, full);
+	}
+	size_t skip = 0;
+	while ((int)skip < lstrip && skip < full && buf[skip] == ' ')
+		skip++;
+	if (skip)
+		memmove(buf, buf + skip, full - skip);
+	*len = full - skip;
+	return DUET_OK;
+}
+
+/* llama.cpp's three clean-up passes over " ?", " ' " and " 's"-style text. */
+static size_t clean_spaces(char *t, size_t n)
+{
+	size_t total = n ? 1 : 0;
+	for (size_t i = 1; i < n; i++) {
+		char x = t[i];
+		if (t[i - 1] == ' ' && (x == '?' || x == '!' || x == '.' || x == ','))
+			total--;
+		t[total++] = x;
+	}
+	n = total;
+	total = n ? 1 : 0;
+	for (size_t i = 1; i < n; i++) {
+		char x = t[i];
+		if (x == '\'' && i + 1 < n && t[i - 1] == ' ' && t[i + 1] == ' ') {
+			total--;
+			t[++i] = '\0';
+		}
+		t[total++] = x;
+	}
+	n = total;
+	total = n ? 1 : 0;
+	for (size_t i = 1; i < n; i++) {
+		char x = t[i];
+		if (t[i - 1] == ' ' && x == '\'' && i + 1 < n) {
+			char x1 = t[i + 1];
+			if (x1 == 's' || x1 == 'm')
+				total--;
+			else if (i + 2 < n && ((x1 == 'r' && t[i + 2] == 'e') ||
+					       (x1 == 'v' && t[i + 2] == 'e')))
+				total--;
+		}
+		t[total++] = x;
+	}
+	return total;
+}
+
+duet_status duet_vocab_detokenize(const duet_vocab *v, const int32_t *ids, size_t n,
+				  bool remove_special, bool unparse_special,
+				  char **text, size_t *len)
+{
+	*text = NULL;
+	*len = 0;
+	bool remove_space = v->add_space_prefix;
+	if (remove_special && v->add_bos && n > 0 && ids[0] == v->bos) {
+		remove_space = false;
+		ids++;
+		n--;
+	}
+	if (remove_special && v->add_eos && n > 0 && ids[n - 1] == v->eos)
+		n--;
+	size_t cap = 64, total = 0;
+	char *out = malloc(cap);
+	if (!out)
+		return DUET_ERR(DUET_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
+		size_t got;
+		duet_status s;
+		while ((s = duet_vocab_token_piece(v, ids[i], unparse_special, remove_space,
+						   out + total, cap - total - 1, &got)) ==
+		       DUET_E_RANGE) {
+			char *p = realloc(out, cap * 2 + got);
+			if (!p) {
+				free(out);
+				return DUET_ERR(DUET_E_NOMEM, "out of memory");
+			}
+			out = p;
+			cap = cap * 2 + got;
+		}
+		if (s != DUET_OK) {
+			free(out);
+			return s;
+		}
+		remove_space = false;
+		total += got;
+	}
+	if (v->clean_spaces)
+		total = clean_spaces(out, total);
+	out[total] = '\0';
+	*text = out;
+	*len = total;
+	return DUET_OK;
 }

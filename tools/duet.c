@@ -12,6 +12,7 @@ static const struct command {
 } commands[] = {
 	{ "run", cmd_run, "generate tokens from a prompt" },
 	{ "score", cmd_score, "teacher-forced top-k logits, NLL and perplexity" },
+	{ "tokenize", cmd_tokenize, "text to token ids with the model's tokenizer" },
 	{ "inspect", cmd_inspect, "show a GGUF file's metadata and tensors" },
 	{ "mkmodel", cmd_mkmodel, "write a deterministic synthetic model" },
 };

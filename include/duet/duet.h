@@ -37,7 +37,7 @@ typedef struct duet_sampler duet_sampler;
 /* ---- models --------------------------------------------------------- */
 
 typedef struct duet_model_options {
-	uint32_t reserved; /* must be 0 */
+	bool vocab_only; /* read only the tokenizer (no weights; no contexts) */
 } duet_model_options;
 
 /* Loads the GGUF model at path (memory-mapped, read-only). On DUET_OK *out
@@ -81,9 +81,56 @@ DUET_API void duet_model_get_info(const duet_model *m, duet_model_info *out);
 DUET_API duet_status duet_model_token_bytes(const duet_model *m, int32_t token,
 					    char *buf, size_t cap, size_t *len);
 
-/* Returns true when token ends generation (end-of-sequence or
- * end-of-turn). Thread-safe. */
+/* Returns true when token ends generation (end-of-sequence, end-of-turn
+ * and the other end tokens llama.cpp recognises). Thread-safe. */
 DUET_API bool duet_model_token_is_eog(const duet_model *m, int32_t token);
+
+/* Returns a note about the model worth showing the user once (e.g. an
+ * unknown pre-tokenizer that fell back to the default), or "". Owned by the
+ * model. Thread-safe. */
+DUET_API const char *duet_model_warning(const duet_model *m);
+
+/* ---- text <-> tokens (the model's own tokenizer) ---------------------- */
+
+/* Tokenizes len bytes of text (any bytes; invalid UTF-8 is handled as
+ * llama.cpp does) into tokens[cap] and writes the count to *n_tokens. The
+ * ids equal llama.cpp's for the same file and text. add_special adds BOS
+ * (and EOS) as the model asks; parse_special turns control-token texts
+ * such as "<|im_start|>" into their ids (never by default: user text must
+ * not inject control tokens). DUET_E_RANGE when cap is too small
+ * (*n_tokens then says how many are needed), DUET_E_UNSUPPORTED when the
+ * model has no (supported) tokenizer. Thread-safe. */
+DUET_API duet_status duet_tokenize(const duet_model *m, const char *text,
+				   size_t len, bool add_special,
+				   bool parse_special, int32_t *tokens,
+				   size_t cap, size_t *n_tokens);
+
+/* Decodes n tokens into buf[cap] (not NUL-terminated), *len bytes, as
+ * llama.cpp's detokenize: the leading space the tokenizer added is dropped,
+ * remove_special drops the BOS/EOS it added, unparse_special prints control
+ * tokens. DUET_E_RANGE when cap is too small (*len says what is needed),
+ * DUET_E_INVAL for an id outside the vocabulary. Thread-safe. */
+DUET_API duet_status duet_detokenize(const duet_model *m, const int32_t *tokens,
+				     size_t n, bool remove_special,
+				     bool unparse_special, char *buf, size_t cap,
+				     size_t *len);
+
+/* Streaming output that never splits a UTF-8 sequence: push each token's
+ * bytes; only complete sequences come out, an incomplete tail waits for
+ * the next push (bytes that can never complete are passed through). Zero-
+ * initialise the state. Not thread-safe for one stream. */
+typedef struct duet_utf8_stream {
+	unsigned char pending[4];
+	uint32_t n;
+} duet_utf8_stream;
+
+/* Writes the bytes ready to print to out (room for n + 4 bytes) and
+ * returns their count. */
+DUET_API size_t duet_utf8_stream_push(duet_utf8_stream *s, const char *in,
+				      size_t n, char *out);
+
+/* Writes whatever is still held (out: 4 bytes) and returns its count. */
+DUET_API size_t duet_utf8_stream_flush(duet_utf8_stream *s, char *out);
 
 /* ---- contexts: a model's state for one sequence --------------------- */
 

@@ -3,6 +3,7 @@
  * forward step, so whatever the checks accept must be safe to execute. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "cpu.h"
 #include "gguf.h"
@@ -41,11 +42,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (duet_gguf_parse(data, size, &g) != DUET_OK)
 		return 0;
 	duet_vocab v;
-	if (duet_vocab_init(&v, g) == DUET_OK && v.kind != DUET_VOCAB_NONE) {
-		char buf[64];
-		size_t len;
-		for (uint32_t t = 0; t < v.n_tokens && t < 4096; t++)
-			duet_vocab_token_bytes(&v, (int32_t)t, buf, sizeof buf, &len);
+	if (duet_vocab_init(&v, g) == DUET_OK) {
+		if (v.kind != DUET_VOCAB_NONE) {
+			char buf[64];
+			size_t len;
+			for (uint32_t t = 0; t < v.n_tokens && t < 4096; t++)
+				duet_vocab_token_piece(&v, (int32_t)t, true, 1, buf,
+						       sizeof buf, &len);
+			duet_tokens ids = { 0 };
+			static const char text[] = "Hello world, it's 2024!\n\xe2\x96\x81<s> \xff";
+			duet_vocab_tokenize(&v, text, sizeof text - 1, true, true, &ids);
+			free(ids.ids);
+		}
+		duet_vocab_finish(&v);
 	}
 	duet_model_desc m;
 	if (duet_model_desc_init(&m, g) == DUET_OK) {
