@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat.h"
 #include "cpu.h"
 #include "duet/duet.h"
 #include "error.h"
@@ -159,6 +160,43 @@ duet_status duet_detokenize(const duet_model *m, const int32_t *tokens, size_t n
 	else if (*len)
 		memcpy(buf, text, *len);
 	free(text);
+	return s;
+}
+
+const char *duet_model_chat_template(const duet_model *m)
+{
+	const char *t = NULL;
+	duet_gguf_get_str(m->gguf, "tokenizer.chat_template", &t);
+	return duet_chat_detect(t);
+}
+
+duet_status duet_chat_tokenize(const duet_model *m, const char *family,
+			       const duet_chat_message *msgs, size_t n,
+			       bool add_assistant, int32_t *tokens, size_t cap,
+			       size_t *n_tokens)
+{
+	*n_tokens = 0;
+	if (!family && !(family = duet_model_chat_template(m)))
+		return DUET_ERR(DUET_E_UNSUPPORTED,
+				"the model's chat template is not recognised; name a "
+				"family (chatml, llama2, llama3, mistral-v7, gemma, phi3, "
+				"zephyr, deepseek, plain, ...)");
+	duet_chat_text t;
+	duet_status s = duet_chat_render(family, msgs, n, add_assistant, &t);
+	if (s != DUET_OK)
+		return s;
+	duet_tokens ids = { 0 };
+	s = duet_vocab_tokenize_protected(&m->vocab, t.text, t.len, true, true,
+					  (const size_t(*)[2])t.content, t.n_content, &ids);
+	if (s == DUET_OK) {
+		*n_tokens = ids.n;
+		if (ids.n > cap)
+			s = DUET_ERR(DUET_E_RANGE, "%zu tokens do not fit in %zu", ids.n, cap);
+		else if (ids.n)
+			memcpy(tokens, ids.ids, ids.n * sizeof *tokens);
+	}
+	free(ids.ids);
+	duet_chat_text_free(&t);
 	return s;
 }
 

@@ -2,7 +2,21 @@
  * llm_tokenizer_spm does it: characters are merged pairwise, always the
  * adjacent pair whose concatenation is the best-scoring vocabulary piece
  * (leftmost on ties), until no pair forms a piece; what is left and is no
- * piece falls back to <0xNN> byte tokens. */
+ * piece falls back to <0xNN> byte tokens.
+ *
+ * llama.cpp also records every candidate pair's text to split a final
+ * symbol that is no piece back into the pair that formed it. That can never
+ * apply: a merge only happens when the pair's text is a piece, so every
+ * merged symbol is a piece, and a single character cannot equal a pair's
+ * text (characters are cut by their lead byte everywhere).
+ *
+ * Merges are chosen best-first over the whole fragment, but two stretches of
+ * text that no piece can span merge independently, and the order between
+ * them does not matter. When no piece has U+2581 right after another
+ * character (checked at load: true of Llama's and Phi-3's vocabularies), no
+ * merge crosses a U+2581 that follows another character, so each such word
+ * is merged on its own: same output, small heaps instead of one over the
+ * whole text. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,9 +41,6 @@ typedef struct spm {
 	sym *syms;
 	bigram *heap;
 	size_t n_heap, cap_heap;
-	duet_strmap rev;     /* merged text -> index into pairs (last wins) */
-	int (*pairs)[2];
-	size_t n_pairs, cap_pairs;
 	duet_tokens *out;
 	bool failed;
 } spm;
@@ -90,20 +101,6 @@ static void try_add(spm *s, int left, int right)
 	if (id < 0)
 		return;
 	heap_push(s, (bigram){ s->v->scores ? s->v->scores[id] : 0.0f, left, right, n });
-	if (s->n_pairs == s->cap_pairs) {
-		size_t cap = s->cap_pairs ? 2 * s->cap_pairs : 64;
-		int (*p)[2] = realloc(s->pairs, cap * sizeof *p);
-		if (!p) {
-			s->failed = true;
-			return;
-		}
-		s->pairs = p;
-		s->cap_pairs = cap;
-	}
-	s->pairs[s->n_pairs][0] = left;
-	s->pairs[s->n_pairs][1] = right;
-	if (duet_strmap_put(&s->rev, t, n, (int32_t)s->n_pairs++, 0, false, true) != DUET_OK)
-		s->failed = true;
 }
 
 /* The <0xNN> token for byte b, else the one-byte token, else <unk>. */
@@ -117,24 +114,19 @@ static int32_t byte_token(const duet_vocab *v, unsigned char b)
 	return id >= 0 ? id : v->unk;
 }
 
-static void resegment(spm *s, const sym *sy, int depth)
+/* A final symbol: its piece, or the byte tokens of its bytes. */
+static void resegment(spm *s, const sym *sy)
 {
 	int32_t id = duet_vocab_find(s->v, sy->text, sy->n);
 	if (id >= 0) {
 		s->failed |= duet_tokens_push(s->out, id) != DUET_OK;
 		return;
 	}
-	const duet_strmap_entry *e = duet_strmap_get(&s->rev, sy->text, sy->n, false, 0);
-	if (!e || depth > 64) {
-		for (size_t j = 0; j < sy->n; j++) {
-			int32_t b = byte_token(s->v, (unsigned char)sy->text[j]);
-			if (b >= 0)
-				s->failed |= duet_tokens_push(s->out, b) != DUET_OK;
-		}
-		return;
+	for (size_t j = 0; j < sy->n; j++) {
+		int32_t b = byte_token(s->v, (unsigned char)sy->text[j]);
+		if (b >= 0)
+			s->failed |= duet_tokens_push(s->out, b) != DUET_OK;
 	}
-	resegment(s, &s->syms[s->pairs[e->value][0]], depth + 1);
-	resegment(s, &s->syms[s->pairs[e->value][1]], depth + 1);
 }
 
 /* Spaces become U+2581, as SentencePiece writes them. */
@@ -158,47 +150,72 @@ static char *escape_spaces(const char *text, size_t len, size_t *out_len)
 	return e;
 }
 
-duet_status duet_spm_tokenize(const duet_vocab *v, const char *text, size_t len,
-			      duet_tokens *out)
+/* Merges the characters of t[0..n) and emits the pieces. */
+static void merge_span(spm *s, const char *t, size_t n_text)
 {
-	size_t n_text;
-	char *t = escape_spaces(text, len, &n_text);
-	spm s = { .v = v, .out = out };
-	if (!t || !(s.syms = malloc((n_text + 1) * sizeof *s.syms)) ||
-	    duet_strmap_init(&s.rev, 64) != DUET_OK) {
-		free(t);
-		free(s.syms);
-		return DUET_ERR(DUET_E_NOMEM, "out of memory tokenizing");
-	}
 	int n = 0;
 	for (size_t off = 0; off < n_text; n++) {
 		size_t l = duet_utf8_len((unsigned char)t[off]);
 		if (l > n_text - off)
 			l = n_text - off;
-		s.syms[n] = (sym){ t + off, l, n - 1, off + l == n_text ? -1 : n + 1 };
+		s->syms[n] = (sym){ t + off, l, n - 1, off + l == n_text ? -1 : n + 1 };
 		off += l;
 	}
+	s->n_heap = 0;
 	for (int i = 1; i < n; i++)
-		try_add(&s, i - 1, i);
-	while (s.n_heap && !s.failed) {
-		bigram b = heap_pop(&s);
-		sym *l = &s.syms[b.left], *r = &s.syms[b.right];
+		try_add(s, i - 1, i);
+	while (s->n_heap && !s->failed) {
+		bigram b = heap_pop(s);
+		sym *l = &s->syms[b.left], *r = &s->syms[b.right];
 		if (l->n == 0 || r->n == 0 || l->n + r->n != b.size)
 			continue;
 		l->n += r->n;
 		r->n = 0;
 		l->next = r->next;
 		if (r->next >= 0)
-			s.syms[r->next].prev = b.left;
-		try_add(&s, l->prev, b.left);
-		try_add(&s, b.left, l->next);
+			s->syms[r->next].prev = b.left;
+		try_add(s, l->prev, b.left);
+		try_add(s, b.left, l->next);
 	}
-	for (int i = 0; n > 0 && i != -1 && !s.failed; i = s.syms[i].next)
-		resegment(&s, &s.syms[i], 0);
+	for (int i = 0; n > 0 && i != -1 && !s->failed; i = s->syms[i].next)
+		resegment(s, &s->syms[i]);
+}
+
+static bool is_space_mark(const char *p)
+{
+	return memcmp(p, "\xe2\x96\x81", 3) == 0;
+}
+
+duet_status duet_spm_tokenize(const duet_vocab *v, const char *text, size_t len,
+			      duet_tokens *out)
+{
+	size_t n_text;
+	char *t = escape_spaces(text, len, &n_text);
+	spm s = { .v = v, .out = out };
+	if (!t || !(s.syms = malloc((n_text + 1) * sizeof *s.syms))) {
+		free(t);
+		free(s.syms);
+		return DUET_ERR(DUET_E_NOMEM, "out of memory tokenizing");
+	}
+	/* Cut before each U+2581 character that follows another character
+	 * (characters as merge_span cuts them, by lead byte). */
+	size_t start = 0;
+	bool prev_space = false;
+	for (size_t off = 0; v->spm_words && off < n_text && !s.failed;) {
+		size_t l = duet_utf8_len((unsigned char)t[off]);
+		if (l > n_text - off)
+			l = n_text - off;
+		bool space = l == 3 && is_space_mark(t + off);
+		if (space && !prev_space && off > start) {
+			merge_span(&s, t + start, off - start);
+			start = off;
+		}
+		prev_space = space;
+		off += l;
+	}
+	merge_span(&s, t + start, n_text - start);
 	duet_status st = s.failed ? DUET_ERR(DUET_E_NOMEM, "out of memory tokenizing")
 				  : DUET_OK;
-	duet_strmap_finish(&s.rev);
-	free(s.pairs);
 	free(s.heap);
 	free(s.syms);
 	free(t);

@@ -85,25 +85,32 @@ static int32_t find_any(const duet_vocab *v, const char *const *list)
 	return best;
 }
 
+static const char *find_bytes(const char *h, size_t hn, const char *nd, size_t nn);
+
+/* Adds the control attribute, keeping the others (as llama.cpp does). */
 static void make_control(duet_vocab *v, int32_t id)
 {
 	if (id >= 0)
-		v->attr[id] = (uint16_t)((v->attr[id] & (DUET_ATTR_LSTRIP | DUET_ATTR_RSTRIP)) |
-					 DUET_ATTR_CONTROL);
+		v->attr[id] |= DUET_ATTR_CONTROL;
 }
 
 #define LIST(...) (const char *const[]){ __VA_ARGS__, NULL }
+#define DS_END "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>"
 
-/* llama.cpp recognises end-of-turn and fill-in-the-middle tokens by their
- * text and makes them control tokens (so plain text never turns into them)
- * and end-of-generation tokens. */
+static int32_t find_text(const duet_vocab *v, const char *t)
+{
+	return duet_vocab_find(v, t, strlen(t));
+}
+
+/* llama.cpp (as of build 10257, the reference we test against) recognises
+ * end-of-turn, end-of-generation and fill-in-the-middle tokens by their text
+ * and makes them control tokens, so plain text never turns into them. */
 static void apply_token_overrides(duet_vocab *v)
 {
 	if (v->eot < 0) {
 		v->eot = find_any(v, LIST("<|eot_id|>", "<|im_end|>", "<|end|>",
 					  "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
-					  "<EOT>", "_<EOT>", "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81"
-					  "sentence\xef\xbd\x9c>", "<end_of_utterance>"));
+					  "<EOT>", "_<EOT>", "[EOT]", DS_END, "<end_of_utterance>"));
 		make_control(v, v->eot);
 	}
 	if (v->eom < 0) {
@@ -113,30 +120,37 @@ static void apply_token_overrides(duet_vocab *v)
 	const char *const *fim[] = {
 		LIST("<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>",
 		     "<\xef\xbd\x9c" "fim\xe2\x96\x81" "begin\xef\xbd\x9c>", "<PRE>",
-		     "\xe2\x96\x81<PRE>", "<|code_prefix|>"),
+		     "\xe2\x96\x81<PRE>", "<|code_prefix|>", "<|prefix|>"),
 		LIST("<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>",
 		     "<\xef\xbd\x9c" "fim\xe2\x96\x81" "hole\xef\xbd\x9c>", "<SUF>",
-		     "\xe2\x96\x81<SUF>", "<|code_suffix|>"),
+		     "\xe2\x96\x81<SUF>", "<|code_suffix|>", "<|suffix|>"),
 		LIST("<|fim_middle|>", "<fim-middle>", "<fim_middle>",
 		     "<\xef\xbd\x9c" "fim\xe2\x96\x81" "end\xef\xbd\x9c>", "<MID>",
-		     "\xe2\x96\x81<MID>", "<|code_middle|>"),
-		LIST("<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>"),
+		     "\xe2\x96\x81<MID>", "<|code_middle|>", "<|middle|>"),
+		LIST("<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"),
 		LIST("<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"),
 		LIST("<|file_sep|>"),
 	};
 	for (int k = 0; k < 6; k++) {
 		int32_t id = find_any(v, fim[k]);
 		make_control(v, id);
-		if (k >= 3 && id >= 0) /* pad, repo, file separator end generation */
+		if ((k == 3 || k == 5) && id >= 0) /* pad and file separator end */
 			v->eog[id] = 1;
 	}
+	/* control tokens named "unused" are unused */
+	for (uint32_t i = 0; i < v->n_tokens; i++)
+		if ((v->attr[i] & DUET_ATTR_CONTROL) &&
+		    find_bytes(v->text[i], v->text_len[i], "unused", 6))
+			v->attr[i] |= DUET_ATTR_UNUSED;
 	static const char *const eog_text[] = {
 		"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>",
-		"<end_of_turn>", "<|endoftext|>", "<|eom_id|>", "<EOT>", "_<EOT>",
-		"<|end_of_text|>", "<end_of_utterance>", NULL,
+		"<|flush|>", "<|calls|>", "<end_of_turn>", "<|endoftext|>", "</s>",
+		"<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
+		"<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>", DS_END,
+		"[e~[", NULL,
 	};
 	for (const char *const *t = eog_text; *t; t++) {
-		int32_t id = duet_vocab_find(v, *t, strlen(*t));
+		int32_t id = find_text(v, *t);
 		if (id >= 0) {
 			v->eog[id] = 1;
 			make_control(v, id);
@@ -146,7 +160,7 @@ static void apply_token_overrides(duet_vocab *v)
 		"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>", NULL,
 	};
 	for (const char *const *t = always_shown; *t; t++) {
-		int32_t id = duet_vocab_find(v, *t, strlen(*t));
+		int32_t id = find_text(v, *t);
 		if (id >= 0)
 			v->attr[id] = DUET_ATTR_USER_DEFINED;
 	}
@@ -154,13 +168,21 @@ static void apply_token_overrides(duet_vocab *v)
 	for (int k = 0; k < 3; k++)
 		if (ids[k] >= 0)
 			v->eog[ids[k]] = 1;
-	/* o200k_harmony: with <|return|> and <|call|>, <|end|> is not an end */
-	int32_t ret = duet_vocab_find(v, "<|return|>", 10);
-	int32_t call = duet_vocab_find(v, "<|call|>", 8);
-	int32_t end = duet_vocab_find(v, "<|end|>", 7);
-	if (ret >= 0 && call >= 0 && end >= 0 && v->eog[ret] && v->eog[call] && v->eog[end]) {
+	/* o200k_harmony, solar-open: <|end|> is not an end there */
+	int32_t ret = find_text(v, "<|return|>"), call = find_text(v, "<|call|>");
+	int32_t calls = find_text(v, "<|calls|>"), flush = find_text(v, "<|flush|>");
+	int32_t end = find_text(v, "<|end|>");
+	bool has_call = (call >= 0 && v->eog[call]) || (calls >= 0 && v->eog[calls]);
+	if (end >= 0 && v->eog[end] && has_call &&
+	    ((ret >= 0 && v->eog[ret]) || (flush >= 0 && v->eog[flush]))) {
 		v->eog[end] = 0;
 		v->attr[end] = DUET_ATTR_USER_DEFINED;
+	}
+	/* gemma4, paddleocr: </s> is not an end there */
+	int32_t tool = find_text(v, "<|tool_response>"), s = find_text(v, "</s>");
+	if (tool >= 0 && v->eog[tool] && s >= 0 && v->eog[s]) {
+		v->eog[s] = 0;
+		v->attr[s] = DUET_ATTR_NORMAL;
 	}
 }
 
@@ -318,6 +340,20 @@ static duet_status load_kind(duet_vocab *v, const duet_gguf *g)
 	return DUET_OK;
 }
 
+/* True when some piece has U+2581 right after a character other than
+ * U+2581: then SentencePiece merges may cross word starts. */
+static bool space_inside_piece(const duet_vocab *v)
+{
+	for (uint32_t i = 0; i < v->n_tokens; i++) {
+		const char *t = v->text[i];
+		for (uint32_t k = 1; k + 3 <= v->text_len[i]; k++)
+			if (memcmp(t + k, "\xe2\x96\x81", 3) == 0 &&
+			    !(k >= 3 && memcmp(t + k - 3, "\xe2\x96\x81", 3) == 0))
+				return true;
+	}
+	return false;
+}
+
 duet_status duet_vocab_init(duet_vocab *v, const duet_gguf *g)
 {
 	memset(v, 0, sizeof *v);
@@ -351,6 +387,7 @@ duet_status duet_vocab_init(duet_vocab *v, const duet_gguf *g)
 		goto fail;
 	if (v->pre.no_bos)
 		v->bos = -1;
+	v->spm_words = v->kind == DUET_VOCAB_SPM && !space_inside_piece(v);
 	v->scores = scores;
 	apply_token_overrides(v);
 	if ((s = build_special_cache(v)))
@@ -426,13 +463,29 @@ static const char *find_bytes(const char *h, size_t hn, const char *nd, size_t n
 	return NULL;
 }
 
+/* Byte ranges of the text where control tokens must not be recognised
+ * (message contents inside a chat template). */
+typedef struct protect {
+	const size_t (*r)[2];
+	size_t n;
+} protect;
+
+static bool protected_at(const protect *p, size_t a, size_t b)
+{
+	for (size_t i = 0; p && i < p->n; i++)
+		if (a < p->r[i][1] && p->r[i][0] < b)
+			return true;
+	return false;
+}
+
 /* Cuts every occurrence of special token id out of the raw fragments. */
 static bool cut_special(const duet_vocab *v, const char *text, int32_t id,
-			frags *in, frags *out)
+			const protect *prot, frags *in, frags *out)
 {
 	const char *tt = v->text[id];
 	size_t tn = v->text_len[id];
 	uint16_t attr = v->attr[id];
+	bool control = attr & (DUET_ATTR_CONTROL | DUET_ATTR_UNKNOWN);
 	for (size_t i = 0; i < in->n; i++) {
 		frag f = in->f[i];
 		if (f.token >= 0) {
@@ -440,10 +493,15 @@ static bool cut_special(const duet_vocab *v, const char *text, int32_t id,
 				return false;
 			continue;
 		}
-		size_t off = f.off, len = f.len;
+		size_t off = f.off, len = f.len, from = 0;
 		const char *m;
-		while ((m = find_bytes(text + off, len, tt, tn))) {
-			size_t left = (size_t)(m - (text + off));
+		while ((m = find_bytes(text + off + from, len - from, tt, tn))) {
+			size_t at = (size_t)(m - text);
+			if (control && protected_at(prot, at, at + tn)) {
+				from = at + 1 - off; /* user text: leave it as text */
+				continue;
+			}
+			size_t left = at - off;
 			if (attr & DUET_ATTR_LSTRIP)
 				while (left > 0 && isspace((unsigned char)text[off + left - 1]))
 					left--;
@@ -451,9 +509,10 @@ static bool cut_special(const duet_vocab *v, const char *text, int32_t id,
 				return false;
 			if (!frags_push(out, (frag){ 0, 0, id }))
 				return false;
-			size_t used = (size_t)(m - (text + off)) + tn;
+			size_t used = at - off + tn;
 			off += used;
 			len -= used;
+			from = 0;
 			if (attr & DUET_ATTR_RSTRIP)
 				while (len > 0 && isspace((unsigned char)text[off])) {
 					off++;
@@ -467,7 +526,7 @@ static bool cut_special(const duet_vocab *v, const char *text, int32_t id,
 }
 
 static duet_status partition(const duet_vocab *v, const char *text, size_t len,
-			     bool parse_special, frags *fs)
+			     bool parse_special, const protect *prot, frags *fs)
 {
 	frags tmp = { 0 };
 	if (len && !frags_push(fs, (frag){ 0, len, -1 }))
@@ -477,7 +536,7 @@ static duet_status partition(const duet_vocab *v, const char *text, size_t len,
 		if (!parse_special && (v->attr[id] & (DUET_ATTR_CONTROL | DUET_ATTR_UNKNOWN)))
 			continue;
 		tmp.n = 0;
-		if (!cut_special(v, text, id, fs, &tmp)) {
+		if (!cut_special(v, text, id, prot, fs, &tmp)) {
 			free(tmp.f);
 			return DUET_ERR(DUET_E_NOMEM, "out of memory");
 		}
@@ -492,12 +551,23 @@ static duet_status partition(const duet_vocab *v, const char *text, size_t len,
 duet_status duet_vocab_tokenize(const duet_vocab *v, const char *text, size_t len,
 				bool add_special, bool parse_special, duet_tokens *out)
 {
+	return duet_vocab_tokenize_protected(v, text, len, add_special, parse_special,
+					     NULL, 0, out);
+}
+
+duet_status duet_vocab_tokenize_protected(const duet_vocab *v, const char *text,
+					  size_t len, bool add_special,
+					  bool parse_special,
+					  const size_t (*ranges)[2], size_t n_ranges,
+					  duet_tokens *out)
+{
 	if (v->kind == DUET_VOCAB_NONE)
 		return DUET_ERR(DUET_E_UNSUPPORTED, "the model has no tokenizer");
 	if (v->pre_status != DUET_OK)
 		return DUET_ERR(v->pre_status, "%s", v->pre_error);
 	frags fs = { 0 };
-	duet_status s = partition(v, text, len, parse_special, &fs);
+	protect prot = { ranges, n_ranges };
+	duet_status s = partition(v, text, len, parse_special, &prot, &fs);
 	if (s == DUET_OK && add_special && v->add_bos && v->bos >= 0)
 		s = duet_tokens_push(out, v->bos);
 	bool prev_special = true; /* SPM: a leading space before text */

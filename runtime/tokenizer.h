@@ -61,6 +61,7 @@ typedef struct duet_vocab {
 	const float *scores;  /* [n_tokens] or NULL */
 	int32_t bos, eos, eot, eom, unk; /* -1 when absent */
 	bool add_bos, add_eos, add_space_prefix, clean_spaces, ignore_merges;
+	bool spm_words;       /* no piece has U+2581 after another character */
 	uint8_t *eog;         /* [n_tokens] 1: ends generation */
 	int32_t *special;     /* control/user-defined/unknown ids, longest first */
 	uint32_t n_special;
@@ -98,6 +99,15 @@ duet_status duet_tokens_push(duet_tokens *t, int32_t id);
  * pre-tokenizer), DUET_E_NOMEM. */
 duet_status duet_vocab_tokenize(const duet_vocab *v, const char *text, size_t len,
 				bool add_special, bool parse_special, duet_tokens *out);
+
+/* As duet_vocab_tokenize, but control-token texts that overlap one of the
+ * n_ranges byte ranges (message contents of a rendered chat) stay text
+ * even with parse_special. */
+duet_status duet_vocab_tokenize_protected(const duet_vocab *v, const char *text,
+					  size_t len, bool add_special,
+					  bool parse_special,
+					  const size_t (*ranges)[2], size_t n_ranges,
+					  duet_tokens *out);
 
 /* Writes the bytes token decodes to into buf (cap bytes) and their count to
  * *len, like llama.cpp's token_to_piece: control/unknown tokens give nothing

@@ -308,15 +308,62 @@ Test(cli, run_time_errors_name_the_problem, .init = make_small_model,
 	cr_assert(proc_run(argv, &r));
 	cr_assert(strstr(r.err, "256"), "K-types need 256-multiples: %s", r.err);
 	expect_one_line_error(&r, "mkmodel", 1);
-	/* a prompt as text needs the tokenizer */
-	r = RUN("run", "-m", model, "-p", "hello");
-	expect_one_line_error(&r, "run", 0);
+	r = RUN("run", "-m", model, "--chat", "-p", "hi", "--chat-template", "nope");
+	cr_assert(strstr(r.err, "nope"), "%s", r.err);
+	expect_one_line_error(&r, "run", 1);
+	r = RUN("run", "-m", model, "-f", "/nonexistent/prompt.txt");
+	expect_one_line_error(&r, "run", 1);
+	r = RUN("tokenize", "-m", model);
+	expect_one_line_error(&r, "tokenize", 2);
+}
+
+Test(cli, text_prompts_and_chat_run, .init = make_small_model, .fini = drop_small_model)
+{
+	proc_result r = RUN("run", "-m", model, "-p", "hello there", "-n", "3", "--temp", "0",
+			    "--ids");
+	cr_assert_eq(r.exit_code, 0, "%s", r.err);
+	int a, b, c;
+	cr_assert_eq(sscanf(r.out, "%d %d %d", &a, &b, &c), 3, "%s", r.out);
+	proc_free(&r);
+	r = RUN("run", "-m", model, "--system", "Be brief.", "--user", "hi", "-n", "2",
+		"--temp", "0");
+	cr_assert_eq(r.exit_code, 0, "%s", r.err);
+	proc_free(&r);
+	/* -p echoes the prompt text, then the continuation */
+	r = RUN("run", "-m", model, "-p", "hello there", "-n", "2", "--temp", "0");
+	cr_assert_eq(r.exit_code, 0, "%s", r.err);
+	cr_assert_eq(strncmp(r.out, "hello there", 11), 0, "%s", r.out);
+	proc_free(&r);
+}
+
+Test(cli, tokenize_prints_like_llama_tokenize)
+{
+	char vocab[1024];
+	snprintf(vocab, sizeof vocab, "%s/tokenizer/ggml-vocab-llama-spm.gguf", oracle_dir());
+	proc_result r = RUN("tokenize", "-m", vocab, "-p", "Hello world", "--ids");
+	cr_assert_eq(r.exit_code, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, "[1, 15043, 3186]\n");
+	proc_free(&r);
+	r = RUN("tokenize", "-m", vocab, "-p", "Hello world", "--ids", "--no-bos");
+	cr_assert_str_eq(r.out, "[15043, 3186]\n");
+	proc_free(&r);
+	r = RUN("tokenize", "-m", vocab, "-p", "Hello", "--no-bos");
+	cr_assert_str_eq(r.out, " 15043 -> ' Hello'\n");
+	proc_free(&r);
+	char qwen[1024];
+	snprintf(qwen, sizeof qwen, "%s/tokenizer/ggml-vocab-qwen2.gguf", oracle_dir());
+	r = RUN("tokenize", "-m", qwen, "-p", "<|im_start|>", "--ids", "--special");
+	cr_assert_str_eq(r.out, "[151644]\n");
+	proc_free(&r);
+	r = RUN("tokenize", "-m", qwen, "-p", "<|im_start|>", "--ids");
+	cr_assert_neq(strcmp(r.out, "[151644]\n"), 0);
+	proc_free(&r);
 }
 
 Test(cli, every_command_has_help)
 {
-	const char *cmds[] = { "run", "score", "inspect", "mkmodel" };
-	for (int i = 0; i < 4; i++) {
+	const char *cmds[] = { "run", "score", "inspect", "mkmodel", "tokenize" };
+	for (int i = 0; i < 5; i++) {
 		proc_result r = RUN(cmds[i], "--help");
 		cr_expect_eq(r.exit_code, 0);
 		cr_expect(strstr(r.out, "usage: duet"), "%s --help: %s", cmds[i], r.out);

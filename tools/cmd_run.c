@@ -5,15 +5,25 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "error.h"
 
 #define CMD "run"
 
 static const char usage_text[] =
-	"usage: duet run -m FILE (--tokens IDS | -p TEXT) [options]\n"
+	"usage: duet run -m FILE (-p TEXT | -f FILE | --tokens IDS | --chat ...)\n"
+	"                [options]\n"
 	"  -m, --model FILE        GGUF model\n"
+	"  -p, --prompt TEXT       prompt text (BOS added as the model asks)\n"
+	"  -f, --file FILE         prompt text from a file\n"
 	"  --tokens IDS            prompt as token ids, e.g. 1,450,4996 (used as\n"
 	"                          given: no BOS is added)\n"
-	"  -p, --prompt TEXT       prompt text\n"
+	"  --special               turn control-token texts in the prompt into ids\n"
+	"  --chat                  apply the model's chat template, -p being the\n"
+	"                          user message\n"
+	"  --system S, --user U    chat messages (imply --chat)\n"
+	"  --chat-template NAME    use this template family instead of the model's\n"
+	"                          (chatml, llama2, llama3, mistral-v7, gemma, phi3,\n"
+	"                          zephyr, deepseek, plain, ...)\n"
 	"  -n, --n-predict N       tokens to generate; -1 (default): until an\n"
 	"                          end-of-generation token or a full context\n"
 	"  --temp T                temperature, 0 = greedy (default 0.8)\n"
@@ -33,10 +43,11 @@ static const char usage_text[] =
 	"  --no-display-prompt     do not echo the prompt\n";
 
 typedef struct run_opts {
-	const char *model, *tokens, *prompt, *backend;
+	const char *model, *tokens, *prompt, *file, *backend;
+	const char *system, *user, *chat_template;
 	int32_t n_predict;
 	duet_sampler_params sp;
-	bool seed_given, ids, ignore_eos, no_prompt;
+	bool seed_given, ids, ignore_eos, no_prompt, special, chat;
 	duet_context_options co;
 } run_opts;
 
@@ -53,6 +64,8 @@ static bool parse(int argc, char **argv, run_opts *o, int *rc)
 		if (cli_is(a, "--ids", NULL)) { o->ids = true; continue; }
 		if (cli_is(a, "--ignore-eos", NULL)) { o->ignore_eos = true; continue; }
 		if (cli_is(a, "--no-display-prompt", NULL)) { o->no_prompt = true; continue; }
+		if (cli_is(a, "--special", NULL)) { o->special = true; continue; }
+		if (cli_is(a, "--chat", NULL)) { o->chat = true; continue; }
 		if (a[0] != '-') {
 			cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", a);
 			goto usage;
@@ -62,6 +75,10 @@ static bool parse(int argc, char **argv, run_opts *o, int *rc)
 		if (cli_is(a, "-m", "--model")) o->model = v;
 		else if (cli_is(a, "--tokens", NULL)) o->tokens = v;
 		else if (cli_is(a, "-p", "--prompt")) o->prompt = v;
+		else if (cli_is(a, "-f", "--file")) o->file = v;
+		else if (cli_is(a, "--system", NULL)) { o->system = v; o->chat = true; }
+		else if (cli_is(a, "--user", NULL)) { o->user = v; o->chat = true; }
+		else if (cli_is(a, "--chat-template", NULL)) { o->chat_template = v; o->chat = true; }
 		else if (cli_is(a, "--backend", NULL)) o->backend = v;
 		else if (cli_is(a, "-n", "--n-predict"))
 			ok = cli_i32(CMD, a, v, -1, INT32_MAX, &o->n_predict);
@@ -98,8 +115,13 @@ static bool parse(int argc, char **argv, run_opts *o, int *rc)
 		cli_error(CMD, CLI_USAGE, "-m FILE is required");
 		goto usage;
 	}
-	if (!o->tokens == !o->prompt) {
-		cli_error(CMD, CLI_USAGE, "give the prompt as --tokens IDS or -p TEXT");
+	int sources = !!o->tokens + !!o->prompt + !!o->file;
+	if (o->chat ? (o->tokens || (o->user && (o->prompt || o->file)) ||
+		       (!o->user && !o->prompt && !o->file))
+		    : sources != 1) {
+		cli_error(CMD, CLI_USAGE, o->chat
+			  ? "--chat takes the user message from --user, -p or -f"
+			  : "give the prompt as -p TEXT, -f FILE or --tokens IDS");
 		goto usage;
 	}
 	if (o->backend && strcmp(o->backend, "cpu") != 0) {
@@ -120,12 +142,13 @@ static double now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static void put_token(const duet_model *m, int32_t tok)
+/* Prints a token's bytes, holding back an incomplete UTF-8 tail. */
+static void put_token(const duet_model *m, duet_utf8_stream *st, int32_t tok)
 {
-	char buf[256];
+	char buf[256], out[sizeof buf + 4];
 	size_t len;
 	if (duet_model_token_bytes(m, tok, buf, sizeof buf, &len) == DUET_OK)
-		fwrite(buf, 1, len, stdout);
+		fwrite(out, 1, duet_utf8_stream_push(st, buf, len, out), stdout);
 }
 
 typedef struct gen {
@@ -136,6 +159,7 @@ typedef struct gen {
 	uint32_t n_vocab;
 	uint32_t n_gen;
 	double t_prompt, t_gen;
+	duet_utf8_stream out;
 } gen;
 
 /* Samples, prints and feeds back tokens until -n, end of generation or a
@@ -152,8 +176,8 @@ static duet_status generate(gen *g, const float *logits)
 		g->n_gen++;
 		if (g->o->ids)
 			printf(first ? "%d" : " %d", tok);
-		else
-			put_token(g->model, tok);
+		else if (!duet_model_token_is_eog(g->model, tok))
+			put_token(g->model, &g->out, tok);
 		fflush(stdout);
 		first = false;
 		if (!g->o->ignore_eos && duet_model_token_is_eog(g->model, tok))
@@ -184,15 +208,19 @@ static int run(const run_opts *o, duet_model *m, const int32_t *prompt,
 		goto out;
 	for (uint32_t i = 0; i < n_prompt; i++)
 		duet_sampler_accept(g.smp, prompt[i]);
-	if (!o->ids && !o->no_prompt)
+	if (!o->ids && !o->no_prompt && o->tokens)
 		for (uint32_t i = 0; i < n_prompt; i++)
-			put_token(m, prompt[i]);
+			put_token(m, &g.out, prompt[i]);
+	else if (!o->ids && !o->no_prompt && !o->chat)
+		fputs(o->prompt ? o->prompt : "", stdout);
 	const float *logits;
 	double t0 = now_ms();
 	s = duet_context_eval(g.ctx, prompt, n_prompt, false, &logits);
 	g.t_prompt = now_ms() - t0;
 	if (s == DUET_OK)
 		s = generate(&g, logits);
+	char tail[4];
+	fwrite(tail, 1, duet_utf8_stream_flush(&g.out, tail), stdout);
 	putchar('\n');
 	fflush(stdout);
 	/* Stats only on success, so an error stays a single line. */
@@ -210,6 +238,64 @@ out:
 	return s == DUET_OK ? CLI_OK : cli_fail(CMD, s);
 }
 
+/* Reads a whole file into a NUL-terminated malloc'd buffer. */
+static char *read_file(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long len = -1;
+	if (f && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 &&
+	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)len + 1)) &&
+	    fread(buf, 1, (size_t)len, f) == (size_t)len) {
+		buf[len] = '\0';
+		*n = (size_t)len;
+	} else {
+		free(buf);
+		buf = NULL;
+	}
+	if (f)
+		fclose(f);
+	return buf;
+}
+
+/* Tokenizes the text prompt, or the chat messages through the template. */
+static duet_status prompt_tokens(const run_opts *o, const duet_model *m,
+				 int32_t **ids, uint32_t *n)
+{
+	size_t len = 0, count = 0;
+	char *file = NULL;
+	const char *text = o->user ? o->user : o->prompt;
+	if (o->file && !(file = read_file(o->file, &len)))
+		return DUET_ERR(DUET_E_IO, "cannot read '%s'", o->file);
+	if (file)
+		text = file;
+	else
+		len = strlen(text);
+	size_t cap = len + 4096;
+	int32_t *out = malloc(cap * sizeof *out);
+	duet_status s = out ? DUET_OK : DUET_E_NOMEM;
+	if (s == DUET_OK && o->chat) {
+		duet_chat_message msgs[2];
+		size_t k = 0;
+		if (o->system)
+			msgs[k++] = (duet_chat_message){ "system", o->system };
+		msgs[k++] = (duet_chat_message){ "user", text };
+		s = duet_chat_tokenize(m, o->chat_template, msgs, k, true, out, cap, &count);
+	} else if (s == DUET_OK) {
+		s = duet_tokenize(m, text, len, true, o->special, out, cap, &count);
+	}
+	free(file);
+	if (s == DUET_OK && count == 0)
+		s = DUET_ERR(DUET_E_INVAL, "the prompt gives no tokens");
+	if (s != DUET_OK) {
+		free(out);
+		return s;
+	}
+	*ids = out;
+	*n = (uint32_t)count;
+	return DUET_OK;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	run_opts o = { .n_predict = -1 };
@@ -219,15 +305,11 @@ int cmd_run(int argc, char **argv)
 	int rc = CLI_OK;
 	if (!parse(argc, argv, &o, &rc))
 		return rc;
-	if (o.prompt)
-		return cli_error(CMD, CLI_USAGE,
-				 "-p needs the tokenizer, which this build does not "
-				 "have yet; pass token ids with --tokens");
 	if (!o.seed_given)
 		o.sp.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-	int32_t *prompt;
-	uint32_t n_prompt;
-	if (!cli_tokens(CMD, o.tokens, &prompt, &n_prompt))
+	int32_t *prompt = NULL;
+	uint32_t n_prompt = 0;
+	if (o.tokens && !cli_tokens(CMD, o.tokens, &prompt, &n_prompt))
 		return CLI_USAGE;
 	duet_model *m;
 	duet_status s = duet_model_load(o.model, NULL, &m);
@@ -235,6 +317,12 @@ int cmd_run(int argc, char **argv)
 		free(prompt);
 		return cli_fail(CMD, s);
 	}
+	if (!o.tokens && (s = prompt_tokens(&o, m, &prompt, &n_prompt)) != DUET_OK) {
+		duet_model_destroy(m);
+		return cli_fail(CMD, s);
+	}
+	if (duet_model_warning(m)[0])
+		fprintf(stderr, "duet run: warning: %s\n", duet_model_warning(m));
 	rc = run(&o, m, prompt, n_prompt);
 	duet_model_destroy(m);
 	free(prompt);

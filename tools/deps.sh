@@ -32,9 +32,11 @@ duet_need_packages() {
 
 # What building libduet and the duet CLI needs.
 DUET_BUILD_PACKAGES="cmake make gcc libc6-dev pkg-config"
-# What the test run adds: Criterion, and clang with its sanitizer and
-# libFuzzer runtimes for the fuzz target.
-DUET_TEST_PACKAGES="libcriterion-dev clang libclang-rt-14-dev"
+# What the test run adds: Criterion; clang with its sanitizer and libFuzzer
+# runtimes for the fuzz targets; the Unicode Character Database the
+# tokenizer tables are generated from; Node.js and npm to fetch llama.cpp's
+# prebuilt Node binding as a test oracle (never used by the library).
+DUET_TEST_PACKAGES="libcriterion-dev clang libclang-rt-14-dev unicode-data nodejs npm"
 
 # Parallel build jobs: the CPU count.
 duet_jobs() {

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Builds duet and runs every test: the Criterion suites in a normal build
-# and again under AddressSanitizer + UndefinedBehaviorSanitizer, then the
-# GGUF fuzz target for DUET_FUZZ_SECONDS (default 60).
+# and again under AddressSanitizer + UndefinedBehaviorSanitizer, the fuzz
+# targets (GGUF reader, tokenizers) for DUET_FUZZ_SECONDS each (default 60),
+# and a cross-check of the tokenizers against llama.cpp from npm.
 #
 # Long runs for developers: DUET_FUZZ_SECONDS=3600 ./tools/test.sh
 set -eu
@@ -30,7 +31,7 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 step "fuzz the GGUF reader for $fuzz_seconds s (clang, libFuzzer, ASan + UBSan)"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DDUET_SANITIZE=ON \
 	-DDUET_BUILD_FUZZERS=ON -DDUET_BUILD_TESTS=OFF >/dev/null
-cmake --build build-fuzz -j "$jobs" --target fuzz_gguf duet
+cmake --build build-fuzz -j "$jobs" --target fuzz_gguf fuzz_tokenize duet
 corpus=build-fuzz/corpus
 findings=build-fuzz/findings
 rm -rf "$corpus" "$findings"
@@ -42,13 +43,34 @@ build-fuzz/duet mkmodel --arch qwen2 --dim 32 --layers 2 --heads 2 --kv-heads 1 
 	--ff 64 --vocab 260 --type q8_0 --tied -o "$corpus/qwen2-q8_0.gguf"
 build-fuzz/duet mkmodel --arch llama --dim 256 --layers 1 --heads 2 --ff 256 \
 	--vocab 259 --type q4_k_m -o "$corpus/llama-q4_k_m.gguf"
-build-fuzz/tests/fuzz/fuzz_gguf -max_total_time="$fuzz_seconds" -timeout=20 \
-	-rss_limit_mb=2048 -print_final_stats=1 \
-	-artifact_prefix="$findings/" "$corpus" 2>build-fuzz/fuzz.log || {
-	tail -n 40 build-fuzz/fuzz.log
-	echo "fuzzing found a problem; the input is in $findings/" >&2
-	exit 1
+fuzz() { # name corpus-dir: run one target, fail with the finding on a crash
+	build-fuzz/tests/fuzz/$1 -max_total_time="$fuzz_seconds" -timeout=20 \
+		-rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
+		-artifact_prefix="$findings/" "$2" 2>"build-fuzz/$1.log" || {
+		tail -n 40 "build-fuzz/$1.log"
+		echo "$1 found a problem; the input is in $findings/" >&2
+		exit 1
+	}
+	printf '%s: ' "$1"
+	grep -E "^Done" "build-fuzz/$1.log" || true
 }
-grep -E "^(Done|stat::number_of_executed_units)" build-fuzz/fuzz.log || true
+fuzz fuzz_gguf "$corpus"
+step "fuzz the tokenizers for $fuzz_seconds s (invalid UTF-8 and all)"
+tcorpus=build-fuzz/corpus-tokenize
+rm -rf "$tcorpus" && mkdir -p "$tcorpus"
+printf 'AHello world, it'"'"'s 2024!' >"$tcorpus/en"
+printf '\213def f(x):\n\treturn [x, 1.5]\n' >"$tcorpus/code"
+printf '\003\346\227\245\346\234\254 \360\237\230\200 <|im_start|>\r\n' >"$tcorpus/mixed"
+printf '\201\377\300\257 \355\240\200 \342' >"$tcorpus/invalid"
+fuzz fuzz_tokenize "$tcorpus"
+
+step "cross-check the tokenizers against llama.cpp (npm @fugood/llama.node 1.7.15)"
+rc=0
+tests/llamacpp/run.sh "$PWD/build" "${DUET_ORACLE_DIR:-$(cd .. && pwd)/shared/oracle}" || rc=$?
+if [ "$rc" -eq 77 ]; then
+	echo "(the cross-check needs the npm registry; every other test ran)"
+elif [ "$rc" -ne 0 ]; then
+	exit 1
+fi
 
 step "all tests passed"

@@ -115,6 +115,32 @@ DUET_API duet_status duet_detokenize(const duet_model *m, const int32_t *tokens,
 				     bool unparse_special, char *buf, size_t cap,
 				     size_t *len);
 
+/* ---- chat templates ----------------------------------------------------- */
+
+typedef struct duet_chat_message {
+	const char *role;    /* "system", "user", "assistant" */
+	const char *content; /* UTF-8, NUL-terminated */
+} duet_chat_message;
+
+/* Returns the chat template family of the model's tokenizer.chat_template,
+ * recognised by its markers as llama.cpp recognises them ("chatml",
+ * "llama2", "llama3", "mistral-v7", "gemma", "phi3", "zephyr", "deepseek",
+ * ...), "plain" when the model has no template (contents joined by blank
+ * lines, for base models), or NULL when the template is not recognised.
+ * Thread-safe. */
+DUET_API const char *duet_model_chat_template(const duet_model *m);
+
+/* Renders msgs with family (NULL: the model's own) and tokenizes the result
+ * (BOS as the model asks) into tokens[cap]; *n_tokens gets the count. The
+ * template's markers become control tokens; the same text inside a message
+ * content stays text. add_assistant appends the assistant turn's opening.
+ * Errors: DUET_E_UNSUPPORTED (template not recognised: pass a family),
+ * DUET_E_INVAL (unknown family), DUET_E_RANGE (cap too small). Thread-safe. */
+DUET_API duet_status duet_chat_tokenize(const duet_model *m, const char *family,
+					const duet_chat_message *msgs, size_t n,
+					bool add_assistant, int32_t *tokens,
+					size_t cap, size_t *n_tokens);
+
 /* Streaming output that never splits a UTF-8 sequence: push each token's
  * bytes; only complete sequences come out, an incomplete tail waits for
  * the next push (bytes that can never complete are passed through). Zero-

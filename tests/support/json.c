@@ -238,6 +238,13 @@ char *read_text_file(const char *path, size_t *len)
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		return NULL;
+	char *buf = read_text_stream(f, len);
+	fclose(f);
+	return buf;
+}
+
+char *read_text_stream(FILE *f, size_t *len)
+{
 	char *buf = NULL;
 	size_t n = 0, cap = 0;
 	for (;;) {
@@ -246,7 +253,6 @@ char *read_text_file(const char *path, size_t *len)
 			char *b = realloc(buf, cap + 1);
 			if (!b) {
 				free(buf);
-				fclose(f);
 				return NULL;
 			}
 			buf = b;
@@ -256,7 +262,6 @@ char *read_text_file(const char *path, size_t *len)
 		if (got == 0)
 			break;
 	}
-	fclose(f);
 	buf[n] = '\0';
 	if (len)
 		*len = n;

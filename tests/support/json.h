@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 typedef enum json_kind {
 	JSON_NULL, JSON_BOOL, JSON_NUM, JSON_STR, JSON_ARR, JSON_OBJ
@@ -30,5 +31,8 @@ const json *json_at(const json *a, size_t i);
 
 /* Reads a whole file into a NUL-terminated malloc'd buffer (NULL on error). */
 char *read_text_file(const char *path, size_t *len);
+
+/* The same for an open stream (stdin may be a pipe or a socket). */
+char *read_text_stream(FILE *f, size_t *len);
 
 #endif
