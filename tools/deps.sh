@@ -35,8 +35,13 @@ DUET_BUILD_PACKAGES="cmake make gcc libc6-dev pkg-config"
 # What the test run adds: Criterion; clang with its sanitizer and libFuzzer
 # runtimes for the fuzz targets; the Unicode Character Database the
 # tokenizer tables are generated from; Node.js and npm to fetch llama.cpp's
-# prebuilt Node binding as a test oracle (never used by the library).
-DUET_TEST_PACKAGES="libcriterion-dev clang libclang-rt-14-dev unicode-data nodejs npm"
+# prebuilt Node binding as a test oracle (never used by the library). A
+# node/npm already on the PATH (e.g. NodeSource's, which bundles npm and
+# conflicts with Debian's npm package) is used as it is.
+DUET_TEST_PACKAGES="libcriterion-dev clang libclang-rt-14-dev unicode-data"
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	DUET_TEST_PACKAGES="$DUET_TEST_PACKAGES nodejs npm"
+fi
 
 # Parallel build jobs: the CPU count.
 duet_jobs() {

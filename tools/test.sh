@@ -43,16 +43,18 @@ build-fuzz/duet mkmodel --arch qwen2 --dim 32 --layers 2 --heads 2 --kv-heads 1 
 	--ff 64 --vocab 260 --type q8_0 --tied -o "$corpus/qwen2-q8_0.gguf"
 build-fuzz/duet mkmodel --arch llama --dim 256 --layers 1 --heads 2 --ff 256 \
 	--vocab 259 --type q4_k_m -o "$corpus/llama-q4_k_m.gguf"
-fuzz() { # name corpus-dir: run one target, fail with the finding on a crash
-	build-fuzz/tests/fuzz/$1 -max_total_time="$fuzz_seconds" -timeout=20 \
-		-rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
-		-artifact_prefix="$findings/" "$2" 2>"build-fuzz/$1.log" || {
-		tail -n 40 "build-fuzz/$1.log"
-		echo "$1 found a problem; the input is in $findings/" >&2
+fuzz() { # name corpus-dir [libFuzzer options]: fail with the finding on a crash
+	name=$1 dir=$2
+	shift 2
+	build-fuzz/tests/fuzz/$name -max_total_time="$fuzz_seconds" -timeout=20 \
+		-rss_limit_mb=2048 -print_final_stats=1 "$@" \
+		-artifact_prefix="$findings/" "$dir" 2>"build-fuzz/$name.log" || {
+		tail -n 40 "build-fuzz/$name.log"
+		echo "$name found a problem; the input is in $findings/" >&2
 		exit 1
 	}
-	printf '%s: ' "$1"
-	grep -E "^Done" "build-fuzz/$1.log" || true
+	printf '%s: ' "$name"
+	grep -E "^Done" "build-fuzz/$name.log" || true
 }
 fuzz fuzz_gguf "$corpus"
 step "fuzz the tokenizers for $fuzz_seconds s (invalid UTF-8 and all)"
@@ -62,7 +64,7 @@ printf 'AHello world, it'"'"'s 2024!' >"$tcorpus/en"
 printf '\213def f(x):\n\treturn [x, 1.5]\n' >"$tcorpus/code"
 printf '\003\346\227\245\346\234\254 \360\237\230\200 <|im_start|>\r\n' >"$tcorpus/mixed"
 printf '\201\377\300\257 \355\240\200 \342' >"$tcorpus/invalid"
-fuzz fuzz_tokenize "$tcorpus"
+fuzz fuzz_tokenize "$tcorpus" -max_len=65536
 
 step "cross-check the tokenizers against llama.cpp (npm @fugood/llama.node 1.7.15)"
 rc=0
