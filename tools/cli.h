@@ -11,6 +11,8 @@
 #include "duet/duet.h"
 
 /* Each subcommand: returns the process exit status. */
+int cmd_bench(int argc, char **argv);
+int cmd_info(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_mkmodel(int argc, char **argv);
 int cmd_run(int argc, char **argv);
@@ -48,6 +50,38 @@ bool cli_f32(const char *cmd, const char *opt, const char *s, float lo,
 /* Parses "1,2,3" (commas and/or spaces) into a new array (*out, caller
  * frees) of *n token ids. */
 bool cli_tokens(const char *cmd, const char *s, int32_t **out, uint32_t *n);
+
+/* Executor options shared by run, score and bench (cli_backend.c). */
+typedef struct cli_backend {
+	duet_backend backend; /* AUTO unless --backend */
+	uint32_t device;      /* --device N gives N + 1; 0: automatic */
+	int32_t variant;      /* --kernels: 0 device default, 1 cpu, 2 gpu */
+	bool validate;        /* --validate */
+	bool profile;         /* set by bench --profile */
+} cli_backend;
+
+/* Usage lines for the options above. */
+extern const char cli_backend_usage[];
+
+/* Handles the option at argv[*i] when it is one of the executor options:
+ * returns 1 (consumed, *i advanced past a value), 0 (not one), -1 (bad
+ * value, reported). */
+int cli_backend_option(const char *cmd, int argc, char **argv, int *i,
+		       cli_backend *b);
+
+/* Opens the device (unless cpu) and the context; reports errors and
+ * returns CLI_OK or the exit code. With auto and no usable device the
+ * context runs on the CPU. */
+int cli_context(const char *cmd, duet_model *m, const cli_backend *b,
+		duet_context_options *co, duet_device **dev, duet_context **ctx);
+
+/* Destroys ctx and closes dev; turns validation errors into a failure.
+ * Returns the exit code (rc unless validation failed). */
+int cli_context_close(const char *cmd, duet_context *ctx, duet_device *dev,
+		      int rc);
+
+/* "cpu" or "vulkan on DEVICE, VARIANT kernels" into buf. */
+const char *cli_backend_desc(duet_context *ctx, char *buf, size_t cap);
 
 /* Writes s (n bytes) as a JSON string literal. */
 void json_str(FILE *f, const char *s, size_t n);

@@ -36,14 +36,14 @@ static const char usage_text[] =
 	"  -c, --ctx-size N        context positions (default min(model, 4096))\n"
 	"  -b, --batch-size N      prompt tokens per forward pass (default 64)\n"
 	"  -t, --threads N         CPU threads (default: CPUs, at most 8)\n"
-	"  --backend cpu           executor (only cpu in this build)\n"
 	"  --ignore-eos            keep going after an end-of-generation token\n"
 	"  --ids                   print the generated ids on one line, space\n"
 	"                          separated, and nothing else on stdout\n"
 	"  --no-display-prompt     do not echo the prompt\n";
 
 typedef struct run_opts {
-	const char *model, *tokens, *prompt, *file, *backend;
+	const char *model, *tokens, *prompt, *file;
+	cli_backend be;
 	const char *system, *user, *chat_template;
 	int32_t n_predict;
 	duet_sampler_params sp;
@@ -58,6 +58,7 @@ static bool parse(int argc, char **argv, run_opts *o, int *rc)
 		bool ok = true;
 		if (cli_is(a, "-h", "--help")) {
 			fputs(usage_text, stdout);
+			fputs(cli_backend_usage, stdout);
 			*rc = CLI_OK;
 			return false;
 		}
@@ -66,6 +67,11 @@ static bool parse(int argc, char **argv, run_opts *o, int *rc)
 		if (cli_is(a, "--no-display-prompt", NULL)) { o->no_prompt = true; continue; }
 		if (cli_is(a, "--special", NULL)) { o->special = true; continue; }
 		if (cli_is(a, "--chat", NULL)) { o->chat = true; continue; }
+		int be = cli_backend_option(CMD, argc, argv, &i, &o->be);
+		if (be < 0)
+			goto usage;
+		if (be > 0)
+			continue;
 		if (a[0] != '-') {
 			cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", a);
 			goto usage;
@@ -79,7 +85,6 @@ static bool parse(int argc, char **argv, run_opts *o, int *rc)
 		else if (cli_is(a, "--system", NULL)) { o->system = v; o->chat = true; }
 		else if (cli_is(a, "--user", NULL)) { o->user = v; o->chat = true; }
 		else if (cli_is(a, "--chat-template", NULL)) { o->chat_template = v; o->chat = true; }
-		else if (cli_is(a, "--backend", NULL)) o->backend = v;
 		else if (cli_is(a, "-n", "--n-predict"))
 			ok = cli_i32(CMD, a, v, -1, INT32_MAX, &o->n_predict);
 		else if (cli_is(a, "--temp", NULL))
@@ -122,11 +127,6 @@ static bool parse(int argc, char **argv, run_opts *o, int *rc)
 		cli_error(CMD, CLI_USAGE, o->chat
 			  ? "--chat takes the user message from --user, -p or -f"
 			  : "give the prompt as -p TEXT, -f FILE or --tokens IDS");
-		goto usage;
-	}
-	if (o->backend && strcmp(o->backend, "cpu") != 0) {
-		cli_error(CMD, CLI_USAGE, "backend '%s' is not available (cpu is)",
-			  o->backend);
 		goto usage;
 	}
 	return true;
@@ -201,9 +201,12 @@ static int run(const run_opts *o, duet_model *m, const int32_t *prompt,
 	duet_model_info info;
 	duet_model_get_info(m, &info);
 	gen g = { .model = m, .o = o, .n_vocab = info.n_vocab };
-	duet_status s = duet_context_create(m, &o->co, &g.ctx);
-	if (s == DUET_OK)
-		s = duet_sampler_create(&o->sp, &g.smp);
+	duet_device *dev;
+	duet_context_options co = o->co;
+	int rc = cli_context(CMD, m, &o->be, &co, &dev, &g.ctx);
+	if (rc != CLI_OK)
+		return rc;
+	duet_status s = duet_sampler_create(&o->sp, &g.smp);
 	if (s != DUET_OK)
 		goto out;
 	for (uint32_t i = 0; i < n_prompt; i++)
@@ -224,18 +227,21 @@ static int run(const run_opts *o, duet_model *m, const int32_t *prompt,
 	putchar('\n');
 	fflush(stdout);
 	/* Stats only on success, so an error stays a single line. */
+	char desc[400];
 	if (s == DUET_OK)
 		fprintf(stderr,
 			"duet run: prompt %u tokens in %.1f ms (%.1f t/s), "
-			"generated %u tokens in %.1f ms (%.1f t/s), seed %llu\n",
+			"generated %u tokens in %.1f ms (%.1f t/s), seed %llu, "
+			"%s\n",
 			n_prompt, g.t_prompt, n_prompt / (g.t_prompt / 1e3),
 			g.n_gen, g.t_gen,
 			g.n_gen > 1 ? (g.n_gen - 1) / (g.t_gen / 1e3) : 0.0,
-			(unsigned long long)o->sp.seed);
+			(unsigned long long)o->sp.seed,
+			cli_backend_desc(g.ctx, desc, sizeof desc));
 out:
 	duet_sampler_destroy(g.smp);
-	duet_context_destroy(g.ctx);
-	return s == DUET_OK ? CLI_OK : cli_fail(CMD, s);
+	return cli_context_close(CMD, g.ctx, dev,
+				 s == DUET_OK ? CLI_OK : cli_fail(CMD, s));
 }
 
 /* Reads a whole file into a NUL-terminated malloc'd buffer. */

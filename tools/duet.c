@@ -11,6 +11,8 @@ static const struct command {
 	const char *what;
 } commands[] = {
 	{ "run", cmd_run, "generate tokens from a prompt" },
+	{ "bench", cmd_bench, "prompt and generation speed, like llama-bench" },
+	{ "info", cmd_info, "Vulkan devices, capabilities, quirks, kernels" },
 	{ "score", cmd_score, "teacher-forced top-k logits, NLL and perplexity" },
 	{ "tokenize", cmd_tokenize, "text to token ids with the model's tokenizer" },
 	{ "inspect", cmd_inspect, "show a GGUF file's metadata and tensors" },

@@ -161,15 +161,69 @@ DUET_API size_t duet_utf8_stream_flush(duet_utf8_stream *s, char *out);
 /* ---- contexts: a model's state for one sequence --------------------- */
 
 typedef enum duet_backend {
-	DUET_BACKEND_AUTO = 0, /* the best available executor */
-	DUET_BACKEND_CPU = 1,  /* the plain-C reference executor */
+	DUET_BACKEND_AUTO = 0,   /* Vulkan when a usable device exists, else CPU */
+	DUET_BACKEND_CPU = 1,    /* the plain-C reference executor */
+	DUET_BACKEND_VULKAN = 2, /* Vulkan compute; an error when unavailable */
 } duet_backend;
+
+/* Returns "cpu", "vulkan" or "auto". Thread-safe. */
+DUET_API const char *duet_backend_name(duet_backend b);
+
+/* ---- devices: a Vulkan GPU (or CPU-executed Vulkan) shared by contexts - */
+
+typedef struct duet_device duet_device;
+
+typedef struct duet_device_options {
+	uint32_t device;       /* 0: automatic (DUET_DEVICE, else the best
+				  by type); N: device N-1 as `duet info` lists */
+	int32_t variant;       /* kernels: 0 the probe's choice, 1 CPU-shaped,
+				  2 GPU-shaped (subgroups, shared memory) */
+	bool validation;       /* Khronos validation layer; also turned on by
+				  DUET_VK_VALIDATION=1 */
+	bool profile;          /* time every kernel (duet_context_kernel_times) */
+	const char *cache_dir; /* pipeline cache; NULL: $XDG_CACHE_HOME/duet
+				  (~/.cache/duet); "": not persisted */
+} duet_device_options;
+
+/* Opens a Vulkan device. On DUET_OK the caller closes *out with
+ * duet_device_close() after destroying every context on it. Errors:
+ * DUET_E_UNSUPPORTED (no Vulkan loader or 1.1 device, validation layer
+ * missing), DUET_E_INVAL (no such device), DUET_E_DEVICE_NOMEM, DUET_E_NOMEM.
+ * Thread-safe; the device itself is used by one thread at a time. */
+DUET_API duet_status duet_device_open(const duet_device_options *opts,
+				      duet_device **out);
+
+/* Saves the pipeline cache and closes the device; NULL is a no-op. */
+DUET_API void duet_device_close(duet_device *d);
+
+typedef struct duet_device_info {
+	const char *name;        /* "llvmpipe (LLVM 15.0.6, 256 bits)" */
+	const char *driver;      /* "llvmpipe" */
+	const char *driver_info; /* "Mesa 22.3.6 (LLVM 15.0.6)" */
+	const char *type;        /* "discrete", "integrated", "cpu", ... */
+	const char *variant;     /* kernels in use: "cpu" or "gpu" */
+	const char *quirks;      /* applied quirks, comma separated, or "" */
+	uint32_t api_version;    /* VK_MAKE_API_VERSION encoding */
+	uint32_t index;          /* 0-based, as `duet info` lists */
+	uint64_t validation_errors;
+	/* start-up: device creation, pipeline cache and pipeline creation */
+	double device_ms;
+	double cache_load_ms;
+	const char *cache_state; /* "hit", "miss", "corrupt" or "off" */
+	double pipeline_ms;
+	uint32_t pipelines;
+} duet_device_info;
+
+/* Fills *out; the strings are owned by d. Not thread-safe with uses of d. */
+DUET_API void duet_device_get_info(const duet_device *d, duet_device_info *out);
 
 typedef struct duet_context_options {
 	uint32_t n_ctx;       /* positions; 0: min(training context, 4096) */
 	uint32_t n_batch;     /* tokens per forward pass in prefill; 0: 64 */
 	uint32_t n_threads;   /* CPU threads; 0: online CPUs, at most 8 */
 	duet_backend backend; /* 0: auto */
+	duet_device *device;  /* Vulkan device to run on (borrowed); NULL: the
+				 context opens its own when it uses Vulkan */
 } duet_context_options;
 
 /* Creates a context on model m (which must outlive it). On DUET_OK the
@@ -193,6 +247,31 @@ DUET_API void duet_context_destroy(duet_context *c);
 DUET_API duet_status duet_context_eval(duet_context *c, const int32_t *tokens,
 				       uint32_t n, bool all_logits,
 				       const float **logits);
+
+/* As duet_context_eval without all_logits, but returns only the index of
+ * the largest logit of the last token in *token (on Vulkan it is found on
+ * the device and nothing else is read back). Same errors. */
+DUET_API duet_status duet_context_eval_greedy(duet_context *c,
+					      const int32_t *tokens, uint32_t n,
+					      int32_t *token);
+
+/* Returns the executor the context runs on (never AUTO). Thread-safe. */
+DUET_API duet_backend duet_context_backend(const duet_context *c);
+
+/* Returns the Vulkan device of the context, or NULL on the CPU backend. */
+DUET_API duet_device *duet_context_device(const duet_context *c);
+
+/* GPU time of one kernel of the last evaluated batch. */
+typedef struct duet_kernel_time {
+	const char *name;  /* "l3.qkv" */
+	double start_us;   /* from the start of the batch */
+	double us;
+} duet_kernel_time;
+
+/* Writes up to cap kernel times of the last batch (Vulkan device opened
+ * with profile) and returns how many there are; 0 otherwise. */
+DUET_API uint32_t duet_context_kernel_times(duet_context *c,
+					    duet_kernel_time *out, uint32_t cap);
 
 /* Forgets every position from n_past on (speculative rollback, or a new
  * prompt sharing a prefix); n_past above the current count is clamped.

@@ -1,0 +1,292 @@
+/* Contexts: a model's state for one sequence on one executor, either the
+ * CPU reference (host KV cache) or Vulkan (device KV cache, weights shared
+ * through the duet_device), with the graphs built for it per batch bucket
+ * and logits mode. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "device.h"
+#include "error.h"
+#include "exec_vk.h"
+#include "graph.h"
+#include "kv.h"
+#include "session.h"
+
+/* Graph buckets: one for single-token decode steps, one for batches. */
+enum { BUCKET_ONE = 0, BUCKET_BATCH = 1 };
+
+struct duet_context {
+	duet_model *model;
+	duet_backend backend;       /* CPU or VULKAN */
+	duet_cpu *cpu;
+	duet_kv_cache kv;           /* CPU backend */
+	duet_device *dev;           /* Vulkan backend */
+	bool owns_dev;
+	duet_vk_weights *weights;
+	duet_vk_exec *vx;
+	duet_graph *graphs[2][2];   /* [bucket][duet_logits_mode], built lazily */
+	uint32_t n_ctx;
+	uint32_t n_batch;
+	uint32_t n_past;
+	float *logits;
+	uint64_t logits_cap;        /* floats */
+};
+
+const char *duet_backend_name(duet_backend b)
+{
+	return b == DUET_BACKEND_CPU ? "cpu" : b == DUET_BACKEND_VULKAN ? "vulkan"
+									 : "auto";
+}
+
+/* Sets up the Vulkan executor; on failure leaves c without one. */
+static duet_status open_vulkan(duet_context *c, duet_device *dev)
+{
+	duet_status s = DUET_OK;
+	if (!dev) {
+		s = duet_device_open(NULL, &dev);
+		c->owns_dev = s == DUET_OK;
+	}
+	if (s == DUET_OK)
+		s = duet_vk_check_model(duet_device_vk(dev), &c->model->desc);
+	if (s == DUET_OK)
+		s = duet_device_acquire_weights(dev, &c->model->desc, &c->weights);
+	if (s == DUET_OK)
+		s = duet_vk_exec_create(duet_device_vk(dev), c->weights, c->n_ctx,
+					duet_device_profiling(dev), &c->vx);
+	c->dev = dev;
+	if (s != DUET_OK) {
+		if (c->weights)
+			duet_device_release_weights(dev, c->weights);
+		if (c->owns_dev)
+			duet_device_close(dev);
+		c->weights = NULL;
+		c->dev = NULL;
+		c->owns_dev = false;
+	}
+	return s;
+}
+
+static duet_status open_cpu(duet_context *c, uint32_t n_threads)
+{
+	const duet_hparams *hp = &c->model->desc.hp;
+	duet_status s = duet_cpu_create(n_threads, &c->cpu);
+	if (s == DUET_OK)
+		s = duet_kv_cache_init(&c->kv, hp->n_layer, c->n_ctx, hp->n_embd_kv);
+	return s;
+}
+
+duet_status duet_context_create(duet_model *m, const duet_context_options *opts,
+				duet_context **out)
+{
+	*out = NULL;
+	duet_context_options o = { 0 };
+	if (opts)
+		o = *opts;
+	if (m->vocab_only)
+		return DUET_ERR(DUET_E_INVAL, "the model was loaded vocab-only");
+	if (o.backend > DUET_BACKEND_VULKAN)
+		return DUET_ERR(DUET_E_INVAL, "unknown backend %d", (int)o.backend);
+	const duet_hparams *hp = &m->desc.hp;
+	if (o.n_ctx == 0)
+		o.n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
+	if (o.n_ctx == 0)
+		o.n_ctx = 4096;
+	if (o.n_batch == 0)
+		o.n_batch = 64;
+	duet_context *c = calloc(1, sizeof *c);
+	if (!c)
+		return DUET_ERR(DUET_E_NOMEM, "out of memory");
+	c->model = m;
+	c->n_ctx = o.n_ctx;
+	c->n_batch = o.n_batch < o.n_ctx ? o.n_batch : o.n_ctx;
+	duet_status s = DUET_E_UNSUPPORTED;
+	if (o.backend != DUET_BACKEND_CPU) {
+		s = open_vulkan(c, o.device);
+		if (s == DUET_OK)
+			c->backend = DUET_BACKEND_VULKAN;
+		else if (o.backend == DUET_BACKEND_VULKAN)
+			duet_error_wrap(s, "Vulkan backend");
+	}
+	if (s != DUET_OK && o.backend != DUET_BACKEND_VULKAN) {
+		/* auto: the CPU is always there */
+		s = open_cpu(c, o.n_threads);
+		c->backend = DUET_BACKEND_CPU;
+	}
+	if (s != DUET_OK) {
+		duet_context_destroy(c);
+		return s;
+	}
+	*out = c;
+	return DUET_OK;
+}
+
+void duet_context_destroy(duet_context *c)
+{
+	if (!c)
+		return;
+	for (int b = 0; b < 2; b++)
+		for (int mode = 0; mode < 2; mode++)
+			duet_graph_destroy(c->graphs[b][mode]);
+	duet_vk_exec_destroy(c->vx);
+	if (c->weights)
+		duet_device_release_weights(c->dev, c->weights);
+	if (c->owns_dev)
+		duet_device_close(c->dev);
+	duet_kv_cache_finish(&c->kv);
+	duet_cpu_destroy(c->cpu);
+	free(c->logits);
+	free(c);
+}
+
+static duet_status get_graph(duet_context *c, int bucket, duet_logits_mode mode,
+			     duet_graph **out)
+{
+	duet_graph **g = &c->graphs[bucket][mode];
+	if (!*g) {
+		uint32_t n = bucket == BUCKET_ONE ? 1 : c->n_batch;
+		duet_status s = duet_graph_build(&c->model->desc, n, mode, g);
+		if (s != DUET_OK)
+			return s;
+	}
+	*out = *g;
+	return DUET_OK;
+}
+
+static duet_status check_tokens(const duet_context *c, const int32_t *tokens,
+				uint32_t n)
+{
+	uint32_t n_vocab = c->model->desc.hp.n_vocab;
+	if (n == 0)
+		return DUET_ERR(DUET_E_INVAL, "no tokens to evaluate");
+	if (n > c->n_ctx - c->n_past)
+		return DUET_ERR(DUET_E_RANGE,
+				"%u more tokens do not fit: %u of %u positions "
+				"are used (raise the context size)",
+				n, c->n_past, c->n_ctx);
+	for (uint32_t i = 0; i < n; i++)
+		if (tokens[i] < 0 || (uint32_t)tokens[i] >= n_vocab)
+			return DUET_ERR(DUET_E_INVAL,
+					"token id %d is outside the vocabulary "
+					"(0..%u)", tokens[i], n_vocab - 1);
+	return DUET_OK;
+}
+
+/* One graph run on the context's executor. */
+static duet_status run(duet_context *c, duet_graph *g, const duet_step *st,
+		       const float **logits, const int32_t **ids)
+{
+	if (c->vx)
+		return duet_vk_exec_run(c->vx, g, st, logits, ids);
+	*ids = NULL;
+	return duet_cpu_run(c->cpu, g, &c->kv, st, logits);
+}
+
+/* Evaluates tokens in batches; keeps logits (all rows or the last) in
+ * c->logits when want_logits, and the last argmax in *last_id. */
+static duet_status eval(duet_context *c, const int32_t *tokens, uint32_t n,
+			bool all_logits, bool want_logits, int32_t *last_id)
+{
+	uint32_t n_vocab = c->model->desc.hp.n_vocab;
+	duet_status s = check_tokens(c, tokens, n);
+	if (s != DUET_OK)
+		return s;
+	uint64_t need = want_logits ? (uint64_t)(all_logits ? n : 1) * n_vocab : 0;
+	if (need > c->logits_cap) {
+		float *l = realloc(c->logits, need * sizeof *l);
+		if (!l)
+			return DUET_ERR(DUET_E_NOMEM, "out of memory for logits");
+		c->logits = l;
+		c->logits_cap = need;
+	}
+	duet_logits_mode mode = all_logits ? DUET_LOGITS_ALL : DUET_LOGITS_LAST;
+	uint32_t start_past = c->n_past;
+	for (uint32_t i = 0; i < n;) {
+		uint32_t m = n - i < c->n_batch ? n - i : c->n_batch;
+		duet_graph *g;
+		const float *out;
+		const int32_t *ids = NULL;
+		duet_step st = { .tokens = tokens + i, .n_tokens = m,
+				 .pos0 = c->n_past };
+		s = get_graph(c, m == 1 ? BUCKET_ONE : BUCKET_BATCH, mode, &g);
+		if (s == DUET_OK)
+			s = run(c, g, &st, &out, &ids);
+		if (s != DUET_OK) {
+			c->n_past = start_past; /* positions past it are ignored */
+			return s;
+		}
+		if (want_logits && all_logits)
+			memcpy(c->logits + (uint64_t)i * n_vocab, out,
+			       (uint64_t)m * n_vocab * sizeof(float));
+		else if (want_logits && i + m == n)
+			memcpy(c->logits, out, n_vocab * sizeof(float));
+		if (i + m == n && last_id) {
+			uint32_t row = all_logits ? m - 1 : 0;
+			*last_id = ids ? ids[row] : -1;
+			if (!ids) { /* CPU: the first largest logit */
+				const float *l = out + (uint64_t)row * n_vocab;
+				int32_t best = 0;
+				for (uint32_t k = 1; k < n_vocab; k++)
+					if (l[k] > l[best])
+						best = (int32_t)k;
+				*last_id = best;
+			}
+		}
+		c->n_past += m;
+		i += m;
+	}
+	return DUET_OK;
+}
+
+duet_status duet_context_eval(duet_context *c, const int32_t *tokens,
+			      uint32_t n, bool all_logits, const float **logits)
+{
+	duet_status s = eval(c, tokens, n, all_logits, true, NULL);
+	if (s == DUET_OK)
+		*logits = c->logits;
+	return s;
+}
+
+duet_status duet_context_eval_greedy(duet_context *c, const int32_t *tokens,
+				     uint32_t n, int32_t *token)
+{
+	return eval(c, tokens, n, false, false, token);
+}
+
+void duet_context_truncate(duet_context *c, uint32_t n_past)
+{
+	if (n_past < c->n_past)
+		c->n_past = n_past;
+}
+
+uint32_t duet_context_n_past(const duet_context *c)
+{
+	return c->n_past;
+}
+
+uint32_t duet_context_n_ctx(const duet_context *c)
+{
+	return c->n_ctx;
+}
+
+duet_backend duet_context_backend(const duet_context *c)
+{
+	return c->backend;
+}
+
+duet_device *duet_context_device(const duet_context *c)
+{
+	return c->dev;
+}
+
+uint32_t duet_context_kernel_times(duet_context *c, duet_kernel_time *out,
+				   uint32_t cap)
+{
+	if (!c->vx)
+		return 0;
+	duet_vk_timing t[1024];
+	uint32_t n = duet_vk_exec_timings(c->vx, t, 1024);
+	for (uint32_t i = 0; i < n && i < cap && i < 1024; i++)
+		out[i] = (duet_kernel_time){ t[i].label, t[i].start_us, t[i].us };
+	return n;
+}

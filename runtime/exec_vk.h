@@ -1,0 +1,78 @@
+/* The Vulkan executor of the graph IR (the second executor beside cpu).
+ *
+ * duet_vk_weights: a model's matrices and vectors on one device, repacked
+ *   for the kernels (vk_pack.h); Q/K/V and gate/up of one layer are
+ *   concatenated into one matrix when their types agree, so one dispatch
+ *   does the work of three (two). Matrices past the device's binding range
+ *   are split by rows into parts.
+ * duet_vk_exec: one context's KV cache (f16, on the device) and, per graph,
+ *   a command sequence recorded once: host-side embedding, then per layer
+ *   norm+quantize, QKV (+rope, +cache store), attention, output projection
+ *   (+residual), norm+quantize, gate/up (+SwiGLU), down (+residual), and the
+ *   head with an on-device argmax. A step only rewrites a small uniform
+ *   buffer (token count, position) and the embedded input; barriers are
+ *   recorded only where a later dispatch touches what an earlier one wrote.
+ * Neither object is thread-safe; one run at a time per device. */
+#ifndef DUET_RUNTIME_EXEC_VK_H
+#define DUET_RUNTIME_EXEC_VK_H
+
+#include "graph.h"
+#include "shim.h"
+
+typedef struct duet_vk_weights duet_vk_weights;
+typedef struct duet_vk_exec duet_vk_exec;
+
+/* Returns DUET_OK when the kernels can run model m on device d, else
+ * DUET_E_UNSUPPORTED naming the first obstacle (weight type, head size). */
+duet_status duet_vk_check_model(const duet_vk_device *d, const duet_model_desc *m);
+
+/* Uploads m's weights to d. m and d must outlive *out. Errors:
+ * DUET_E_UNSUPPORTED, DUET_E_DEVICE_NOMEM (with sizes), DUET_E_NOMEM. */
+duet_status duet_vk_weights_create(duet_vk_device *d, const duet_model_desc *m,
+				   duet_vk_weights **out);
+
+/* Frees the weights; NULL is a no-op. */
+void duet_vk_weights_destroy(duet_vk_weights *w);
+
+/* Returns the device bytes the weights use. */
+uint64_t duet_vk_weights_bytes(const duet_vk_weights *w);
+
+/* Creates an executor with a KV cache of n_ctx positions. With profile,
+ * every dispatch is timed (duet_vk_exec_timings). */
+duet_status duet_vk_exec_create(duet_vk_device *d, duet_vk_weights *w,
+				uint32_t n_ctx, bool profile, duet_vk_exec **out);
+
+/* Frees the executor and its recordings; NULL is a no-op. */
+void duet_vk_exec_destroy(duet_vk_exec *x);
+
+/* Runs graph g (built for w's model) for one step, recording it on first
+ * use. On DUET_OK, *logits (if logits is not NULL) points at the graph's
+ * logits ([rows][n_vocab] as in cpu.h) and *ids (if not NULL) at the
+ * argmax of each logits row, both owned by x and valid until the next run.
+ * Errors as duet_cpu_run, plus DUET_E_DEVICE_LOST / DUET_E_DEVICE_NOMEM. */
+duet_status duet_vk_exec_run(duet_vk_exec *x, const duet_graph *g,
+			     const duet_step *st, const float **logits,
+			     const int32_t **ids);
+
+/* Writes up to cap per-dispatch timings of the last run (profile mode)
+ * and returns how many there are. */
+uint32_t duet_vk_exec_timings(duet_vk_exec *x, duet_vk_timing *out, uint32_t cap);
+
+/* Returns the dispatches recorded for g (0 before its first run). */
+uint32_t duet_vk_exec_dispatches(const duet_vk_exec *x, const duet_graph *g);
+
+/* ---- single kernels, for the gpu_* tests ------------------------------------ */
+
+/* y[t][o] = W[o] . x[t] for a weight of n_rows rows of n_in elements in GGUF
+ * layout (type t), t < n_tok; x is rounded/quantized on the device as the
+ * CPU reference does. Uses the device's variant (or the given one). */
+duet_status duet_vk_test_matmul(duet_vk_device *d, uint32_t type,
+				const void *w, uint32_t n_in, uint32_t n_rows,
+				const float *x, uint32_t n_tok, float *y);
+
+/* y[t] = rms_norm(x[t]) * nw, n elements per token. */
+duet_status duet_vk_test_rms_norm(duet_vk_device *d, const float *x,
+				  const float *nw, uint32_t n, uint32_t n_tok,
+				  float eps, float *y);
+
+#endif

@@ -1,0 +1,59 @@
+/* Inside the Vulkan executor: the uploaded form of a model (see exec_vk.h).
+ * Shared by vk_weights.c (upload) and exec_vk.c (recording). */
+#ifndef DUET_RUNTIME_VK_WEIGHTS_H
+#define DUET_RUNTIME_VK_WEIGHTS_H
+
+#include "exec_vk.h"
+
+/* One row range of a repacked matrix, small enough for one binding. */
+typedef struct vk_part {
+	duet_vk_range range;
+	uint32_t row0;   /* first row (of the matrix) */
+	uint32_t n_rows;
+} vk_part;
+
+/* A repacked matrix: rows of n_in elements, in kernel order. */
+typedef struct vk_mat {
+	uint32_t type;
+	uint32_t dot;        /* DUET_DOT_* of its activation */
+	uint32_t n_in;
+	uint32_t n_pad;      /* n_in padded to 256 */
+	uint32_t n_rows;
+	uint32_t row_texels;
+	uint32_t row_base;   /* first row in the epilogue's row space */
+	uint32_t n_parts;
+	vk_part *parts;
+} vk_mat;
+
+typedef struct vk_layer {
+	duet_vk_range attn_norm; /* [n_embd] f32 */
+	duet_vk_range ffn_norm;
+	duet_vk_range qkv_bias;  /* [n_q + 2 n_kv] f32, or empty */
+	vk_mat qkv[3];           /* 1 fused (quad order) or Q, K, V */
+	uint32_t n_qkv;
+	vk_mat wo;
+	vk_mat ffn[2];           /* 1 fused (gate/up interleaved) or gate, up */
+	uint32_t n_ffn;
+	vk_mat down;
+} vk_layer;
+
+struct duet_vk_weights {
+	duet_vk_device *d;
+	const duet_model_desc *m;
+	duet_vk_heap *heap;
+	vk_layer *layers;        /* [n_layer] */
+	vk_mat output;
+	duet_vk_range output_norm;
+	duet_vk_range factors;   /* rope frequency factors or empty */
+	duet_vk_range dummy;     /* bound where a kernel's binding is unused */
+	bool gpu;                /* variant: storage buffers, not texels */
+};
+
+/* Uploads a matrix whose kernel-order rows are the GGUF rows rows[0..n)
+ * (n_in elements of type each) into w's heap, split into parts of whole
+ * groups of `align` rows. The caller frees out->parts. */
+duet_status duet_vk_mat_upload(duet_vk_weights *w, uint32_t type, uint32_t n_in,
+			       const uint8_t **rows, uint32_t n, uint32_t align,
+			       vk_mat *out);
+
+#endif

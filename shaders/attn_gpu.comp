@@ -1,0 +1,103 @@
+#version 450
+// Attention for GPUs: a workgroup per (token, head); threads split the
+// head's dimensions, the q.k products meet through subgroupAdd and shared
+// memory, and every thread keeps its own dimensions of the f16-rounded
+// running V sum. Same numerics as attn_cpu.comp and the CPU reference.
+#extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 1) const uint HD = 64; // head_dim
+layout(constant_id = 2) const uint WG = 32; // = local_size_x
+#define DPT ((HD + WG - 1) / WG) // dims per thread
+
+#include "common.glsl"
+
+layout(binding = 0) readonly buffer QB { float Q[]; };
+layout(binding = 1) readonly buffer KB { uint KC[]; };
+layout(binding = 2) readonly buffer VB { uint VC[]; };
+layout(binding = 3) writeonly buffer OB { float O[]; };
+layout(binding = 4) uniform SB { duet_step_ubo step; };
+layout(push_constant) uniform PC { duet_pc_attn pc; };
+
+shared float red[WG];
+shared uint overflow;
+
+float cache_half(bool v, uint i)
+{
+	uint w = v ? VC[i >> 1] : KC[i >> 1];
+	return unpackHalf2x16(w)[i & 1u];
+}
+
+void main()
+{
+	uint tok = gl_WorkGroupID.x / pc.n_head, h = gl_WorkGroupID.x % pc.n_head;
+	uint tid = gl_LocalInvocationID.x;
+	if (tok >= step.n_tok)
+		return;
+	uint kvh = h / (pc.n_head / pc.n_head_kv);
+	float q[DPT], acc[DPT];
+	[[unroll]] for (uint k = 0; k < DPT; k++) {
+		uint d = tid + k * WG;
+		q[k] = d < HD ? round_f16(Q[tok * pc.q_stride + h * HD + d]) : 0.0;
+	}
+	uint n_pos = step.pos0 + tok + 1;
+	uint base = 2 * pc.kv_off + kvh * HD; // in halves
+	float S = 0.0;
+	for (uint pass = 0; pass < 2; pass++) {
+		bool f16_acc = pass == 0;
+		float M = -1.0 / 0.0;
+		S = 0.0;
+		[[unroll]] for (uint k = 0; k < DPT; k++)
+			acc[k] = 0.0;
+		if (tid == 0)
+			overflow = 0;
+		barrier();
+		for (uint j = 0; j < n_pos; j++) {
+			uint row = base + j * pc.n_embd_kv;
+			float part = 0.0;
+			[[unroll]] for (uint k = 0; k < DPT; k++) {
+				uint d = tid + k * WG;
+				if (d < HD)
+					part += q[k] * cache_half(false, row + d);
+			}
+			float sg = subgroupAdd(part);
+			if (subgroupElect())
+				red[gl_SubgroupID] = sg;
+			barrier();
+			float dot = 0.0;
+			for (uint i = 0; i < gl_NumSubgroups; i++)
+				dot += red[i];
+			barrier();
+			float s = dot * pc.scale, ms = 1.0, vs = 1.0;
+			if (s > M) {
+				ms = exp(M - s);
+				M = s;
+				[[unroll]] for (uint k = 0; k < DPT; k++)
+					acc[k] = f16_acc ? round_f16(acc[k] * ms) : acc[k] * ms;
+			} else {
+				vs = exp(s - M);
+			}
+			[[unroll]] for (uint k = 0; k < DPT; k++) {
+				uint d = tid + k * WG;
+				if (d >= HD)
+					continue;
+				float a = fma(cache_half(true, row + d), vs, acc[k]);
+				acc[k] = f16_acc ? round_f16(a) : a;
+				if (isinf(acc[k]) || isnan(acc[k]))
+					atomicOr(overflow, 1u);
+			}
+			S = S * ms + vs;
+		}
+		barrier();
+		if (overflow == 0 || !f16_acc)
+			break;
+		barrier();
+	}
+	[[unroll]] for (uint k = 0; k < DPT; k++) {
+		uint d = tid + k * WG;
+		if (d < HD)
+			O[tok * pc.o_stride + h * HD + d] = acc[k] * (1.0 / S);
+	}
+}

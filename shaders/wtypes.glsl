@@ -1,0 +1,318 @@
+// Weight formats as the matrix kernels read them. runtime/vk_pack.c
+// repacks GGUF blocks into groups of 256 elements, each a whole number of
+// 16-byte texels (scales first, then quants in unit order), so a kernel
+// fetches every byte it needs with uvec4 loads. Per type:
+//   HDR_TX  header texels per group (scales, high bits), kept in registers
+//   UNIT    elements per unit; UNIT_TX texels fetched per unit
+//   DOT     activation format (abi/kernels.h)
+// unit_dot() adds one unit's contribution for one token to acc (float
+// types, *_0 and *_1 types) or to the integer sum isum (K types, finished
+// per group by group_dot()). Products of small integers are exact in fp32,
+// so the sums equal the CPU reference's integer sums.
+//
+// The includer defines WTYPE (a GGML type id) and a function
+//   uvec4 wfetch(uint texel)
+// and the activation buffer X[] (floats) before including this file.
+#ifndef DUET_WTYPES_GLSL
+#define DUET_WTYPES_GLSL
+
+// Every loop with a constant trip count is unrolled: llvmpipe stops a
+// shader invocation after 65535 loop iterations in total (all loops
+// together), so only loops over groups may remain.
+
+#define T_F32 0
+#define T_F16 1
+#define T_Q4_0 2
+#define T_Q4_1 3
+#define T_Q5_0 6
+#define T_Q5_1 7
+#define T_Q8_0 8
+#define T_Q4_K 12
+#define T_Q5_K 13
+#define T_Q6_K 14
+#define T_BF16 30
+
+#if WTYPE == T_F32
+#define HDR_TX 0
+#define UNIT 32
+#define UNIT_TX 8
+#define DOT DUET_DOT_F32
+#elif WTYPE == T_F16 || WTYPE == T_BF16
+#define HDR_TX 0
+#define UNIT 32
+#define UNIT_TX 4
+#define DOT (WTYPE == T_F16 ? DUET_DOT_F16 : DUET_DOT_BF16)
+#elif WTYPE == T_Q4_0
+#define HDR_TX 1 // d[8] f16
+#define UNIT 32
+#define UNIT_TX 1
+#define DOT DUET_DOT_Q8_0
+#elif WTYPE == T_Q4_1
+#define HDR_TX 2 // (d | m << 16)[8]
+#define UNIT 32
+#define UNIT_TX 1
+#define DOT DUET_DOT_Q8_1
+#elif WTYPE == T_Q5_0
+#define HDR_TX 3 // d[8] f16, qh[8]
+#define UNIT 32
+#define UNIT_TX 1
+#define DOT DUET_DOT_Q8_0
+#elif WTYPE == T_Q5_1
+#define HDR_TX 4 // (d | m << 16)[8], qh[8]
+#define UNIT 32
+#define UNIT_TX 1
+#define DOT DUET_DOT_Q8_1
+#elif WTYPE == T_Q8_0
+#define HDR_TX 1 // d[8] f16
+#define UNIT 32
+#define UNIT_TX 2
+#define DOT DUET_DOT_Q8_0
+#elif WTYPE == T_Q4_K
+#define HDR_TX 1 // d | dmin << 16, scales[12]
+#define UNIT 64
+#define UNIT_TX 2
+#define DOT DUET_DOT_Q8_K
+#elif WTYPE == T_Q5_K
+#define HDR_TX 3 // d | dmin << 16, scales[12]; qh[32]
+#define UNIT 64
+#define UNIT_TX 2
+#define DOT DUET_DOT_Q8_K
+#elif WTYPE == T_Q6_K
+#define HDR_TX 2 // scales[16] (i8); d f16
+#define UNIT 64
+#define UNIT_TX 3 // low nibbles (2 texels), high bit pairs (1 texel)
+#define DOT DUET_DOT_Q8_K
+#else
+#error "unknown WTYPE"
+#endif
+
+#define NUNITS (256 / UNIT)
+#define GROUP_TX (HDR_TX + NUNITS * UNIT_TX)
+#define HDR_N (HDR_TX > 0 ? HDR_TX : 1)
+#define K_TYPE (DOT == DUET_DOT_Q8_K)
+
+uint byte_of(uvec4 v, uint j)
+{
+	return (v[j >> 2] >> ((j & 3u) * 8u)) & 0xffu;
+}
+
+uint word_of(uvec4 h[HDR_N], uint i)
+{
+	return h[i >> 2][i & 3u];
+}
+
+// Σ over 16 bytes of v: (low nibble) * x[o + j] + (high nibble) * x[o + 16 + j]
+float dot_nibbles(uvec4 v, uint o)
+{
+	float s = 0.0;
+	[[unroll]] for (uint c = 0; c < 4; c++) {
+		uint u = v[c];
+		[[unroll]] for (uint k = 0; k < 4; k++) {
+			uint j = 4 * c + k;
+			s += float((u >> (8 * k)) & 15u) * X[o + j] +
+			     float((u >> (8 * k + 4)) & 15u) * X[o + 16 + j];
+		}
+	}
+	return s;
+}
+
+// As dot_nibbles with a fifth bit per element from qh (bit j: element j).
+float dot_nibbles5(uvec4 v, uint qh, uint o)
+{
+	float s = 0.0;
+	[[unroll]] for (uint c = 0; c < 4; c++) {
+		uint u = v[c];
+		[[unroll]] for (uint k = 0; k < 4; k++) {
+			uint j = 4 * c + k;
+			uint lo = ((u >> (8 * k)) & 15u) | (((qh >> j) & 1u) << 4);
+			uint hi = ((u >> (8 * k + 4)) & 15u) | (((qh >> (j + 16)) & 1u) << 4);
+			s += float(lo) * X[o + j] + float(hi) * X[o + 16 + j];
+		}
+	}
+	return s;
+}
+
+// 6-bit scale and min of sub-block j (0..7) from the 12 packed bytes of
+// Q4_K/Q5_K; sc holds bytes 0..11 as three words.
+void k_scale_min(uvec3 sc, uint j, out uint s, out uint m)
+{
+	uint b[12];
+	[[unroll]] for (uint i = 0; i < 12; i++)
+		b[i] = (sc[i >> 2] >> ((i & 3u) * 8u)) & 0xffu;
+	if (j < 4) {
+		s = b[j] & 63u;
+		m = b[j + 4] & 63u;
+	} else {
+		s = (b[j + 4] & 15u) | ((b[j - 4] >> 6) << 4);
+		m = (b[j + 4] >> 4) | ((b[j] >> 6) << 4);
+	}
+}
+
+// Activation of token base xo (dot format DOT, n_pad = n_in elements):
+float x_d(uint xo, uint n_in, uint blk) { return X[xo + n_in + blk]; }
+float x_s(uint xo, uint n_in, uint blk) { return X[xo + n_in + n_in / 32 + blk]; }
+float x_bsum(uint xo, uint n_in, uint g16) { return X[xo + n_in + n_in / 256 + g16]; }
+
+// One unit u of group g of a row for the token at xo.
+void unit_dot(uvec4 h[HDR_N], uvec4 v[UNIT_TX], uint u, uint g, uint xo,
+	      uint n_in, inout float acc, inout int isum)
+{
+	uint o = xo + g * 256 + u * UNIT; // first activation of the unit
+#if WTYPE == T_F32
+	[[unroll]] for (uint i = 0; i < 8; i++)
+		[[unroll]] for (uint c = 0; c < 4; c++)
+			acc += uintBitsToFloat(v[i][c]) * X[o + 4 * i + c];
+#elif WTYPE == T_F16 || WTYPE == T_BF16
+	[[unroll]] for (uint i = 0; i < 4; i++)
+		[[unroll]] for (uint c = 0; c < 4; c++) {
+			uint w = v[i][c];
+#if WTYPE == T_F16
+			acc += half_lo(w) * X[o + 8 * i + 2 * c] +
+			       half_hi(w) * X[o + 8 * i + 2 * c + 1];
+#else
+			acc += uintBitsToFloat(w << 16) * X[o + 8 * i + 2 * c] +
+			       uintBitsToFloat(w & 0xffff0000u) * X[o + 8 * i + 2 * c + 1];
+#endif
+		}
+#elif WTYPE == T_Q4_0 || WTYPE == T_Q5_0
+	uint blk = g * 8 + u;
+	uint dw = word_of(h, u >> 1);
+	float d = (u & 1u) != 0 ? half_hi(dw) : half_lo(dw);
+#if WTYPE == T_Q4_0
+	float s = dot_nibbles(v[0], o) - 8.0 * x_s(xo, n_in, blk);
+#else
+	float s = dot_nibbles5(v[0], word_of(h, 4 + u), o) - 16.0 * x_s(xo, n_in, blk);
+#endif
+	acc += (d * x_d(xo, n_in, blk)) * s;
+#elif WTYPE == T_Q4_1 || WTYPE == T_Q5_1
+	uint blk = g * 8 + u;
+	uint dm = word_of(h, u);
+#if WTYPE == T_Q4_1
+	float s = dot_nibbles(v[0], o);
+#else
+	float s = dot_nibbles5(v[0], word_of(h, 8 + u), o);
+#endif
+	acc += (half_lo(dm) * x_d(xo, n_in, blk)) * s + half_hi(dm) * x_s(xo, n_in, blk);
+#elif WTYPE == T_Q8_0
+	uint blk = g * 8 + u;
+	uint dw = word_of(h, u >> 1);
+	float d = (u & 1u) != 0 ? half_hi(dw) : half_lo(dw);
+	float s = 0.0;
+	[[unroll]] for (uint j = 0; j < 32; j++) {
+		int q = int(byte_of(v[j >> 4], j & 15u) << 24) >> 24;
+		s += float(q) * X[o + j];
+	}
+	acc += (d * x_d(xo, n_in, blk)) * s;
+#elif WTYPE == T_Q4_K || WTYPE == T_Q5_K
+	// unit u = sub-blocks 2u (low nibbles) and 2u+1 (high nibbles)
+	uvec3 sc = uvec3(h[0].y, h[0].z, h[0].w);
+	float s0 = 0.0, s1 = 0.0;
+	[[unroll]] for (uint j = 0; j < 32; j++) {
+		uint b = byte_of(v[j >> 4], j & 15u);
+		uint lo = b & 15u, hi = b >> 4;
+#if WTYPE == T_Q5_K
+		uint qh = byte_of(h[1 + (j >> 4)], j & 15u);
+		lo |= ((qh >> (2 * u)) & 1u) << 4;
+		hi |= ((qh >> (2 * u + 1)) & 1u) << 4;
+#endif
+		s0 += float(lo) * X[o + j];
+		s1 += float(hi) * X[o + 32 + j];
+	}
+	uint sa, ma, sb, mb;
+	k_scale_min(sc, 2 * u, sa, ma);
+	k_scale_min(sc, 2 * u + 1, sb, mb);
+	isum += int(sa) * int(s0) + int(sb) * int(s1);
+#elif WTYPE == T_Q6_K
+	// 64 elements: low nibbles in v[0..1] (Q4_0 order per 32), high bit
+	// pairs in v[2] (element j at bits 2j..2j+1 of the 128)
+	[[unroll]] for (uint half_ = 0; half_ < 2; half_++) {
+		float s[2] = float[2](0.0, 0.0);
+		[[unroll]] for (uint j = 0; j < 16; j++) {
+			uint b = byte_of(v[half_], j);
+			uint e0 = 32 * half_ + j, e1 = e0 + 16;
+			uint h0 = (v[2][e0 >> 4] >> ((e0 & 15u) * 2)) & 3u;
+			uint h1 = (v[2][e1 >> 4] >> ((e1 & 15u) * 2)) & 3u;
+			s[0] += float(int((b & 15u) | (h0 << 4)) - 32) * X[o + e0];
+			s[1] += float(int((b >> 4) | (h1 << 4)) - 32) * X[o + e1];
+		}
+		uint g16 = 4 * u + 2 * half_;
+		int sc0 = int(byte_of(h[0], g16) << 24) >> 24;
+		int sc1 = int(byte_of(h[0], g16 + 1) << 24) >> 24;
+		isum += sc0 * int(s[0]) + sc1 * int(s[1]);
+	}
+#endif
+}
+
+// The per-group part of K types: scales by d (and dmin with the mins).
+float group_dot(uvec4 h[HDR_N], uint g, uint xo, uint n_in, int isum)
+{
+#if WTYPE == T_Q4_K || WTYPE == T_Q5_K
+	uvec3 sc = uvec3(h[0].y, h[0].z, h[0].w);
+	int msum = 0;
+	[[unroll]] for (uint j = 0; j < 8; j++) {
+		uint s, m;
+		k_scale_min(sc, j, s, m);
+		msum += int(m) * int(x_bsum(xo, n_in, g * 16 + 2 * j) +
+				     x_bsum(xo, n_in, g * 16 + 2 * j + 1));
+	}
+	float da = x_d(xo, n_in, g);
+	return (half_lo(h[0].x) * da) * float(isum) -
+	       (half_hi(h[0].x) * da) * float(msum);
+#elif WTYPE == T_Q6_K
+	return (half_lo(h[1].x) * x_d(xo, n_in, g)) * float(isum);
+#else
+	return 0.0;
+#endif
+}
+
+void fetch_header(uint gt, out uvec4 h[HDR_N])
+{
+	h[0] = uvec4(0);
+	[[unroll]] for (uint i = 0; i < HDR_TX; i++)
+		h[i] = wfetch(gt + i);
+}
+
+void fetch_unit(uint gt, uint u, out uvec4 v[UNIT_TX])
+{
+	[[unroll]] for (uint i = 0; i < UNIT_TX; i++)
+		v[i] = wfetch(gt + HDR_TX + u * UNIT_TX + i);
+}
+
+// Adds to acc[R][T] the dot products of rows r0.. (of the part) with
+// tokens t0.. over groups g0, g0 + gstep, ... (a macro: GLSL cannot pass
+// spec-constant-sized arrays). Needs pc (duet_pc_mm), R and T. Only the
+// token loop and the element loops inside unit_dot() are unrolled: rows
+// and units stay loops so the code (and llvmpipe's compile time) stays
+// small while the iteration count stays far below llvmpipe's limit.
+#define ACCUMULATE(acc, r0, t0, n_tok, g0, gstep)                                  \
+	for (uint g = g0; g < pc.n_in / 256; g += gstep) {                         \
+		[[unroll]] for (uint r = 0; r < R; r++) {                          \
+			uint gt = min(r0 + r, pc.n_rows - 1) * pc.w_row_texels +   \
+				  g * GROUP_TX;                                    \
+			uvec4 h[HDR_N];                                            \
+			fetch_header(gt, h);                                       \
+			float a_[T];                                               \
+			int isum[T];                                               \
+			[[unroll]] for (uint t = 0; t < T; t++) {                  \
+				a_[t] = 0.0;                                       \
+				isum[t] = 0;                                       \
+			}                                                          \
+			[[dont_unroll]] for (uint u = 0; u < NUNITS; u++) {        \
+				uvec4 v[UNIT_TX];                                  \
+				fetch_unit(gt, u, v);                              \
+				[[unroll]] for (uint t = 0; t < T; t++)            \
+					unit_dot(h, v, u, g,                       \
+						 min(t0 + t, n_tok - 1) * pc.x_stride, \
+						 pc.n_in, a_[t], isum[t]);         \
+			}                                                          \
+			[[unroll]] for (uint t = 0; t < T; t++) {                  \
+				if (K_TYPE)                                        \
+					a_[t] += group_dot(h, g,                   \
+						min(t0 + t, n_tok - 1) * pc.x_stride, \
+						pc.n_in, isum[t]);                 \
+				acc[r][t] += a_[t];                                \
+			}                                                          \
+		}                                                                  \
+	}
+
+#endif

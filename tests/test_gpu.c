@@ -1,0 +1,204 @@
+/* Every Vulkan kernel against the CPU reference on awkward shapes (1, 13,
+ * 127, 128, 4097) with fixed seeds, in both kernel families (the
+ * CPU-shaped one lavapipe gets and the GPU-shaped one real GPUs get); then
+ * whole models, Vulkan against the CPU executor. Each suite skips, with a
+ * message, where no Vulkan device exists; with the validation layer on
+ * (DUET_VK_VALIDATION=1, as ctest runs it) any validation error fails. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "duet/duet.h"
+#include "exec_vk.h"
+#include "models.h"
+#include "quant.h"
+#include "shim.h"
+
+static duet_vk *vk;
+static duet_vk_device *dev;
+
+/* Opens the device with the given kernel family, or skips the test. */
+static void open_device(duet_vk_variant variant)
+{
+	if (duet_vk_create(NULL, &vk) != DUET_OK || duet_vk_device_count(vk) == 0) {
+		duet_vk_destroy(vk);
+		vk = NULL;
+		cr_skip_test("no Vulkan device: %s", duet_last_error());
+	}
+	duet_vk_device_options o = { .variant_set = true, .variant = variant,
+				     .cache_dir = "" };
+	int idx = duet_vk_pick_device(vk, -1);
+	duet_status s = duet_vk_device_create(vk, (uint32_t)idx, &o, &dev);
+	if (s == DUET_E_UNSUPPORTED)
+		cr_skip_test("kernel family unsupported here: %s", duet_last_error());
+	cr_assert_eq(s, DUET_OK, "%s", duet_last_error());
+}
+
+static void close_device(void)
+{
+	duet_vk_device_destroy(dev);
+	dev = NULL;
+	if (vk)
+		cr_expect_eq(duet_vk_validation_errors(vk), 0,
+			     "Vulkan validation errors were reported");
+	duet_vk_destroy(vk);
+	vk = NULL;
+}
+
+static uint64_t rng_state;
+
+static float frand(void)
+{
+	rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+	return (float)((rng_state >> 40) / (double)(1ull << 24)) * 2.0f - 1.0f;
+}
+
+/* y = W x as the CPU executor computes it (activation rounded/quantized
+ * to the dot type, then duet_vec_dot). */
+static void ref_matmul(duet_type t, const uint8_t *w, uint32_t n_in,
+		       uint32_t n_rows, const float *x, uint32_t n_tok, float *y)
+{
+	duet_type dt = duet_type_get(t)->dot_type;
+	uint64_t qb = duet_type_row_bytes(dt, n_in), rb = duet_type_row_bytes(t, n_in);
+	uint8_t *qa = malloc(qb);
+	for (uint32_t b = 0; b < n_tok; b++) {
+		duet_quantize_row(dt, x + (uint64_t)b * n_in, qa, n_in);
+		for (uint32_t o = 0; o < n_rows; o++)
+			y[(uint64_t)b * n_rows + o] = duet_vec_dot(t, n_in, w + o * rb, qa);
+	}
+	free(qa);
+}
+
+static void check_matmul(duet_type t, uint32_t n_in, uint32_t n_rows,
+			 uint32_t n_tok)
+{
+	rng_state = 1000003u * n_in + 7919u * n_rows + n_tok + 31u * t;
+	uint64_t rb = duet_type_row_bytes(t, n_in);
+	uint8_t *w = malloc(rb * n_rows);
+	float *row = malloc(n_in * sizeof *row);
+	float *x = malloc((uint64_t)n_tok * n_in * sizeof *x);
+	float *y = malloc((uint64_t)n_tok * n_rows * sizeof *y);
+	float *want = malloc((uint64_t)n_tok * n_rows * sizeof *want);
+	for (uint32_t o = 0; o < n_rows; o++) {
+		for (uint32_t i = 0; i < n_in; i++)
+			row[i] = frand();
+		duet_quantize_row(t, row, w + o * rb, n_in);
+	}
+	for (uint64_t i = 0; i < (uint64_t)n_tok * n_in; i++)
+		x[i] = frand() * 3.0f;
+	ref_matmul(t, w, n_in, n_rows, x, n_tok, want);
+	duet_status s = duet_vk_test_matmul(dev, t, w, n_in, n_rows, x, n_tok, y);
+	cr_assert_eq(s, DUET_OK, "%s", duet_last_error());
+	for (uint64_t i = 0; i < (uint64_t)n_tok * n_rows; i++) {
+		float tol = 1e-4f * sqrtf((float)n_in) + 1e-5f * fabsf(want[i]);
+		cr_assert(fabsf(y[i] - want[i]) <= tol,
+			  "%s n_in %u rows %u tokens %u: y[%llu] = %g, want %g",
+			  duet_type_name(t), n_in, n_rows, n_tok,
+			  (unsigned long long)i, y[i], want[i]);
+	}
+	free(w);
+	free(row);
+	free(x);
+	free(y);
+	free(want);
+}
+
+static const duet_type all_types[] = {
+	DUET_TYPE_F32, DUET_TYPE_F16, DUET_TYPE_BF16, DUET_TYPE_Q4_0,
+	DUET_TYPE_Q4_1, DUET_TYPE_Q5_0, DUET_TYPE_Q5_1, DUET_TYPE_Q8_0,
+	DUET_TYPE_Q4_K, DUET_TYPE_Q5_K, DUET_TYPE_Q6_K,
+};
+
+/* Rows and tokens take the awkward sizes; n_in the smallest legal ones
+ * around them for the type (any size for float types). */
+static void matmul_shapes(void)
+{
+	static const uint32_t rows[] = { 1, 13, 127, 128, 4097 };
+	static const uint32_t toks[] = { 1, 13, 64 };
+	for (size_t ti = 0; ti < sizeof all_types / sizeof all_types[0]; ti++) {
+		duet_type t = all_types[ti];
+		uint32_t blk = duet_type_get(t)->block_elems;
+		uint32_t ins[3] = { 13, 127, 4097 };
+		if (blk == 32) {
+			ins[0] = 32; ins[1] = 128; ins[2] = 4128;
+		} else if (blk == 256) {
+			ins[0] = 256; ins[1] = 512; ins[2] = 4352;
+		}
+		for (size_t r = 0; r < 5; r++)
+			for (size_t k = 0; k < 3; k++) {
+				/* the big shapes once each, to keep the run short */
+				uint32_t n_in = ins[(r + k) % 3];
+				if (rows[r] == 4097 && n_in > 512)
+					n_in = ins[0];
+				check_matmul(t, n_in, rows[r], toks[k]);
+			}
+	}
+}
+
+TestSuite(gpu_kernels_cpu_family, .init = NULL, .fini = close_device);
+TestSuite(gpu_kernels_gpu_family, .fini = close_device);
+
+Test(gpu_kernels_cpu_family, matmul_every_type_matches_cpu_reference)
+{
+	open_device(DUET_VK_VARIANT_CPU);
+	matmul_shapes();
+}
+
+Test(gpu_kernels_gpu_family, matmul_every_type_matches_cpu_reference)
+{
+	open_device(DUET_VK_VARIANT_GPU);
+	matmul_shapes();
+}
+
+static void check_norm(uint32_t n, uint32_t n_tok)
+{
+	rng_state = n * 17u + n_tok;
+	float *x = malloc((uint64_t)n * n_tok * sizeof *x), *w = malloc(n * sizeof *w);
+	float *y = malloc((uint64_t)n * n_tok * sizeof *y);
+	for (uint64_t i = 0; i < (uint64_t)n * n_tok; i++)
+		x[i] = frand() * 4.0f;
+	for (uint32_t i = 0; i < n; i++)
+		w[i] = frand();
+	duet_status s = duet_vk_test_rms_norm(dev, x, w, n, n_tok, 1e-5f, y);
+	cr_assert_eq(s, DUET_OK, "%s", duet_last_error());
+	for (uint32_t t = 0; t < n_tok; t++) {
+		const float *xt = x + (uint64_t)t * n;
+		double ss = 0;
+		for (uint32_t i = 0; i < n; i++)
+			ss += (double)xt[i] * xt[i];
+		float scale = 1.0f / sqrtf((float)(ss / n) + 1e-5f);
+		for (uint32_t i = 0; i < n; i++) {
+			float want = (xt[i] * scale) * w[i];
+			cr_assert(fabsf(y[(uint64_t)t * n + i] - want) <=
+					  1e-6f + 1e-6f * fabsf(want),
+				  "n %u token %u [%u]: %g, want %g", n, t, i,
+				  y[(uint64_t)t * n + i], want);
+		}
+	}
+	free(x);
+	free(w);
+	free(y);
+}
+
+static void norm_shapes(void)
+{
+	static const uint32_t ns[] = { 1, 13, 127, 128, 4097 };
+	for (size_t i = 0; i < 5; i++) {
+		check_norm(ns[i], 1);
+		check_norm(ns[i], 13);
+	}
+}
+
+Test(gpu_kernels_cpu_family, rms_norm_matches_cpu_reference)
+{
+	open_device(DUET_VK_VARIANT_CPU);
+	norm_shapes();
+}
+
+Test(gpu_kernels_gpu_family, rms_norm_matches_cpu_reference)
+{
+	open_device(DUET_VK_VARIANT_GPU);
+	norm_shapes();
+}

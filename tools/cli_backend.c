@@ -1,0 +1,113 @@
+/* The executor options every model-running subcommand shares (--backend,
+ * --device, --kernels, --validate) and opening the context they describe. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+const char cli_backend_usage[] =
+	"  --backend B             vulkan, cpu or auto (default: vulkan when a\n"
+	"                          device exists, else cpu)\n"
+	"  --device N              Vulkan device N as `duet info` lists it\n"
+	"                          (default: DUET_DEVICE, else the best)\n"
+	"  --kernels K             Vulkan kernel family: cpu or gpu (default:\n"
+	"                          the device's; gpu = subgroups, shared memory)\n"
+	"  --validate              run with the Khronos validation layer\n";
+
+int cli_backend_option(const char *cmd, int argc, char **argv, int *i,
+		       cli_backend *b)
+{
+	const char *a = argv[*i], *v;
+	if (cli_is(a, "--validate", NULL)) {
+		b->validate = true;
+		return 1;
+	}
+	if (!cli_is(a, "--backend", NULL) && !cli_is(a, "--device", NULL) &&
+	    !cli_is(a, "--kernels", NULL))
+		return 0;
+	if (!cli_value(cmd, argc, argv, i, &v))
+		return -1;
+	if (cli_is(a, "--backend", NULL)) {
+		if (!strcmp(v, "cpu"))
+			b->backend = DUET_BACKEND_CPU;
+		else if (!strcmp(v, "vulkan"))
+			b->backend = DUET_BACKEND_VULKAN;
+		else if (!strcmp(v, "auto"))
+			b->backend = DUET_BACKEND_AUTO;
+		else {
+			cli_error(cmd, CLI_USAGE, "unknown backend '%s' (vulkan, "
+				  "cpu or auto)", v);
+			return -1;
+		}
+		return 1;
+	}
+	if (cli_is(a, "--kernels", NULL)) {
+		if (strcmp(v, "cpu") && strcmp(v, "gpu")) {
+			cli_error(cmd, CLI_USAGE, "unknown kernel family '%s' "
+				  "(cpu or gpu)", v);
+			return -1;
+		}
+		b->variant = !strcmp(v, "cpu") ? 1 : 2;
+		return 1;
+	}
+	uint32_t n;
+	if (!cli_u32(cmd, a, v, 0, 1000, &n))
+		return -1;
+	b->device = n + 1;
+	return 1;
+}
+
+int cli_context(const char *cmd, duet_model *m, const cli_backend *b,
+		duet_context_options *co, duet_device **dev, duet_context **ctx)
+{
+	*dev = NULL;
+	*ctx = NULL;
+	duet_status s = DUET_OK;
+	if (b->backend != DUET_BACKEND_CPU) {
+		duet_device_options o = { .device = b->device, .variant = b->variant,
+					  .validation = b->validate,
+					  .profile = b->profile };
+		s = duet_device_open(&o, dev);
+		if (s != DUET_OK && (b->backend == DUET_BACKEND_VULKAN || b->device ||
+				     b->variant || b->validate))
+			return cli_fail(cmd, s);
+	}
+	co->backend = *dev ? b->backend : DUET_BACKEND_CPU;
+	co->device = *dev;
+	s = duet_context_create(m, co, ctx);
+	if (s != DUET_OK) {
+		duet_device_close(*dev);
+		*dev = NULL;
+		return cli_fail(cmd, s);
+	}
+	return CLI_OK;
+}
+
+int cli_context_close(const char *cmd, duet_context *ctx, duet_device *dev,
+		      int rc)
+{
+	duet_context_destroy(ctx);
+	if (dev) {
+		duet_device_info info;
+		duet_device_get_info(dev, &info);
+		duet_device_close(dev);
+		if (info.validation_errors && rc == CLI_OK)
+			rc = cli_error(cmd, CLI_FAIL, "%llu Vulkan validation "
+				       "error(s)", (unsigned long long)
+				       info.validation_errors);
+	}
+	return rc;
+}
+
+const char *cli_backend_desc(duet_context *ctx, char *buf, size_t cap)
+{
+	duet_device *dev = duet_context_device(ctx);
+	if (!dev) {
+		snprintf(buf, cap, "cpu");
+		return buf;
+	}
+	duet_device_info info;
+	duet_device_get_info(dev, &info);
+	snprintf(buf, cap, "vulkan on %s, %s kernels", info.name, info.variant);
+	return buf;
+}

@@ -1,0 +1,371 @@
+/* duet bench: prompt-processing and generation speed like llama-bench,
+ * with start-up figures (device, pipeline cache, pipelines, first token)
+ * and, with --profile, per-kernel GPU time and a Chrome trace. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+#define CMD "bench"
+
+static const char usage_text[] =
+	"usage: duet bench -m FILE [options]\n"
+	"  -m, --model FILE        GGUF model\n"
+	"  -p, --n-prompt N        prompt tokens per pp test (default 128)\n"
+	"  -n, --n-gen N           generated tokens per tg test (default 64)\n"
+	"  -r, --repetitions N     runs of each test (default 5)\n"
+	"  -b, --batch-size N      prompt tokens per forward pass (default 64)\n"
+	"  -t, --threads N         CPU threads (cpu backend)\n"
+	"  --json                  one JSON object on stdout\n"
+	"  --profile               per-kernel GPU time of one pp and one tg run\n"
+	"  --trace FILE            write those kernels as a Chrome trace (Perfetto)\n";
+
+typedef struct bench_opts {
+	const char *model, *trace;
+	uint32_t n_prompt, n_gen, reps;
+	bool json;
+	cli_backend be;
+	duet_context_options co;
+} bench_opts;
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static bool parse(int argc, char **argv, bench_opts *o, int *rc)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *v;
+		bool ok = true;
+		if (cli_is(a, "-h", "--help")) {
+			fputs(usage_text, stdout);
+			fputs(cli_backend_usage, stdout);
+			*rc = CLI_OK;
+			return false;
+		}
+		if (cli_is(a, "--json", NULL)) {
+			o->json = true;
+			continue;
+		}
+		if (cli_is(a, "--profile", NULL)) {
+			o->be.profile = true;
+			continue;
+		}
+		int be = cli_backend_option(CMD, argc, argv, &i, &o->be);
+		if (be < 0)
+			goto usage;
+		if (be > 0)
+			continue;
+		if (!cli_value(CMD, argc, argv, &i, &v))
+			goto usage;
+		if (cli_is(a, "-m", "--model"))
+			o->model = v;
+		else if (cli_is(a, "--trace", NULL))
+			o->trace = v, o->be.profile = true;
+		else if (cli_is(a, "-p", "--n-prompt"))
+			ok = cli_u32(CMD, a, v, 0, 1u << 20, &o->n_prompt);
+		else if (cli_is(a, "-n", "--n-gen"))
+			ok = cli_u32(CMD, a, v, 0, 1u << 20, &o->n_gen);
+		else if (cli_is(a, "-r", "--repetitions"))
+			ok = cli_u32(CMD, a, v, 1, 1000, &o->reps);
+		else if (cli_is(a, "-b", "--batch-size"))
+			ok = cli_u32(CMD, a, v, 1, 1u << 16, &o->co.n_batch);
+		else if (cli_is(a, "-t", "--threads"))
+			ok = cli_u32(CMD, a, v, 1, 256, &o->co.n_threads);
+		else {
+			cli_error(CMD, CLI_USAGE, "unknown option '%s' (see duet bench "
+				  "--help)", a);
+			goto usage;
+		}
+		if (!ok)
+			goto usage;
+	}
+	if (!o->model) {
+		cli_error(CMD, CLI_USAGE, "-m FILE is required");
+		goto usage;
+	}
+	if (o->n_prompt == 0 && o->n_gen == 0) {
+		cli_error(CMD, CLI_USAGE, "nothing to measure: -p and -n are both 0");
+		goto usage;
+	}
+	return true;
+usage:
+	fputs(usage_text, stderr);
+	*rc = CLI_USAGE;
+	return false;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+typedef struct stats {
+	double median, min, max;
+} stats;
+
+static stats summarize(double *v, uint32_t n)
+{
+	stats s = { 0, 0, 0 };
+	if (!n)
+		return s;
+	qsort(v, n, sizeof *v, cmp_double);
+	s.min = v[0];
+	s.max = v[n - 1];
+	s.median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	return s;
+}
+
+/* One pp test: n_prompt tokens from an empty cache; returns tokens/s. */
+static duet_status run_pp(duet_context *c, const int32_t *toks, uint32_t n,
+			  double *tps)
+{
+	int32_t id;
+	duet_context_truncate(c, 0);
+	double t0 = now_ms();
+	duet_status s = duet_context_eval_greedy(c, toks, n, &id);
+	*tps = n / ((now_ms() - t0) / 1e3);
+	return s;
+}
+
+/* One tg test: n single-token steps from an empty cache, each fed the
+ * previous step's greedy token. */
+static duet_status run_tg(duet_context *c, int32_t first, uint32_t n, double *tps)
+{
+	int32_t tok = first;
+	duet_context_truncate(c, 0);
+	double t0 = now_ms();
+	duet_status s = DUET_OK;
+	for (uint32_t i = 0; i < n && s == DUET_OK; i++)
+		s = duet_context_eval_greedy(c, &tok, 1, &tok);
+	*tps = n / ((now_ms() - t0) / 1e3);
+	return s;
+}
+
+typedef struct profile {
+	duet_kernel_time *k;
+	uint32_t n;
+} profile;
+
+static duet_status capture(duet_context *c, profile *p)
+{
+	p->k = calloc(4096, sizeof *p->k);
+	if (!p->k)
+		return DUET_E_NOMEM;
+	p->n = duet_context_kernel_times(c, p->k, 4096);
+	if (p->n > 4096)
+		p->n = 4096;
+	return DUET_OK;
+}
+
+/* "l12.qkv" -> "qkv" */
+static const char *kernel_kind(const char *label)
+{
+	const char *dot = label[0] == 'l' ? strchr(label, '.') : NULL;
+	return dot ? dot + 1 : label;
+}
+
+static void print_profile(const char *what, const profile *p)
+{
+	const char *kinds[64];
+	double us[64] = { 0 }, total = 0;
+	uint32_t calls[64] = { 0 }, nk = 0;
+	for (uint32_t i = 0; i < p->n; i++) {
+		const char *k = kernel_kind(p->k[i].name);
+		uint32_t j = 0;
+		while (j < nk && strcmp(kinds[j], k))
+			j++;
+		if (j == nk && nk < 64)
+			kinds[nk++] = k;
+		if (j < 64) {
+			us[j] += p->k[i].us;
+			calls[j]++;
+		}
+		total += p->k[i].us;
+	}
+	fprintf(stderr, "duet bench: %s kernels (GPU time, one run): %.0f us\n",
+		what, total);
+	for (uint32_t j = 0; j < nk; j++)
+		fprintf(stderr, "  %-14s %4u calls %10.1f us %5.1f%%\n", kinds[j],
+			calls[j], us[j], total > 0 ? 100 * us[j] / total : 0);
+}
+
+static int write_trace(const char *path, const profile *pp, const profile *tg)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return cli_error(CMD, CLI_FAIL, "cannot write trace '%s'", path);
+	fprintf(f, "{\"displayTimeUnit\": \"ms\", \"traceEvents\": [\n");
+	const profile *ps[2] = { pp, tg };
+	const char *names[2] = { "prompt", "generation" };
+	bool first = true;
+	for (int k = 0; k < 2; k++) {
+		fprintf(f, "%s{\"name\": \"thread_name\", \"ph\": \"M\", \"pid\": 1, "
+			"\"tid\": %d, \"args\": {\"name\": \"%s\"}}", first ? "" : ",\n",
+			k + 1, names[k]);
+		first = false;
+		for (uint32_t i = 0; i < ps[k]->n; i++) {
+			const duet_kernel_time *t = &ps[k]->k[i];
+			fprintf(f, ",\n{\"name\": ");
+			json_str(f, t->name, strlen(t->name));
+			fprintf(f, ", \"cat\": \"kernel\", \"ph\": \"X\", \"pid\": 1, "
+				"\"tid\": %d, \"ts\": %.3f, \"dur\": %.3f}", k + 1,
+				t->start_us, t->us);
+		}
+	}
+	fprintf(f, "\n]}\n");
+	return fclose(f) == 0 ? CLI_OK : cli_error(CMD, CLI_FAIL, "cannot write "
+						   "trace '%s'", path);
+}
+
+typedef struct result {
+	stats pp, tg;
+	double load_ms, first_pp_ms, first_tg_ms;
+	profile prof_pp, prof_tg;
+} result;
+
+static duet_status measure(const bench_opts *o, duet_context *c, uint32_t n_vocab,
+			   result *r)
+{
+	uint32_t np = o->n_prompt ? o->n_prompt : 1;
+	int32_t *toks = malloc(np * sizeof *toks);
+	double *pp = calloc(o->reps, sizeof *pp), *tg = calloc(o->reps, sizeof *tg);
+	duet_status s = toks && pp && tg ? DUET_OK : DUET_E_NOMEM;
+	uint64_t x = 42;
+	for (uint32_t i = 0; s == DUET_OK && i < np; i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		toks[i] = (int32_t)((x >> 33) % n_vocab);
+	}
+	/* warm-up, as llama-bench: the first run also compiles pipelines */
+	double t0 = now_ms(), tps;
+	if (s == DUET_OK && o->n_prompt)
+		s = run_pp(c, toks, o->n_prompt, &tps);
+	r->first_pp_ms = now_ms() - t0;
+	t0 = now_ms();
+	if (s == DUET_OK && o->n_gen)
+		s = run_tg(c, toks[0], 1, &tps);
+	r->first_tg_ms = now_ms() - t0;
+	for (uint32_t i = 0; s == DUET_OK && i < o->reps && o->n_prompt; i++)
+		s = run_pp(c, toks, o->n_prompt, &pp[i]);
+	if (s == DUET_OK && o->be.profile && o->n_prompt)
+		s = capture(c, &r->prof_pp);
+	for (uint32_t i = 0; s == DUET_OK && i < o->reps && o->n_gen; i++)
+		s = run_tg(c, toks[0], o->n_gen, &tg[i]);
+	if (s == DUET_OK && o->be.profile && o->n_gen)
+		s = capture(c, &r->prof_tg);
+	r->pp = summarize(pp, o->n_prompt ? o->reps : 0);
+	r->tg = summarize(tg, o->n_gen ? o->reps : 0);
+	free(toks);
+	free(pp);
+	free(tg);
+	return s;
+}
+
+static void print_json(const bench_opts *o, duet_model *m, duet_context *c,
+		       const result *r)
+{
+	duet_model_info mi;
+	duet_model_get_info(m, &mi);
+	duet_device *dev = duet_context_device(c);
+	duet_device_info di = { 0 };
+	if (dev)
+		duet_device_get_info(dev, &di);
+	const char *device = dev ? di.name : "cpu";
+	const char *driver = dev ? di.driver_info : "duet cpu reference";
+	printf("{\"device\": ");
+	json_str(stdout, device, strlen(device));
+	printf(", \"driver\": ");
+	json_str(stdout, driver, strlen(driver));
+	printf(", \"backend\": \"%s\", \"kernels\": \"%s\", \"model\": ",
+	       duet_backend_name(duet_context_backend(c)), dev ? di.variant : "cpu");
+	json_str(stdout, o->model, strlen(o->model));
+	printf(", \"model_params\": %llu, \"model_bytes\": %llu, "
+	       "\"n_prompt\": %u, \"n_gen\": %u, \"repetitions\": %u",
+	       (unsigned long long)mi.n_params, (unsigned long long)mi.file_bytes,
+	       o->n_prompt, o->n_gen, o->reps);
+	printf(", \"pp_tps\": ");
+	json_num(stdout, r->pp.median);
+	printf(", \"pp_tps_min\": ");
+	json_num(stdout, r->pp.min);
+	printf(", \"pp_tps_max\": ");
+	json_num(stdout, r->pp.max);
+	printf(", \"tg_tps\": ");
+	json_num(stdout, r->tg.median);
+	printf(", \"tg_tps_min\": ");
+	json_num(stdout, r->tg.min);
+	printf(", \"tg_tps_max\": ");
+	json_num(stdout, r->tg.max);
+	printf(", \"load_ms\": %.1f, \"first_pp_ms\": %.1f, \"first_tg_ms\": %.1f",
+	       r->load_ms, r->first_pp_ms, r->first_tg_ms);
+	if (dev)
+		printf(", \"startup\": {\"device_ms\": %.1f, \"pipeline_cache\": "
+		       "\"%s\", \"cache_load_ms\": %.1f, \"pipeline_ms\": %.1f, "
+		       "\"pipelines\": %u}, \"validation_errors\": %llu",
+		       di.device_ms, di.cache_state, di.cache_load_ms, di.pipeline_ms,
+		       di.pipelines, (unsigned long long)di.validation_errors);
+	printf("}\n");
+}
+
+static void print_text(const bench_opts *o, duet_context *c, const result *r)
+{
+	char desc[400];
+	printf("backend: %s\n", cli_backend_desc(c, desc, sizeof desc));
+	printf("load %.1f ms, first pp %.1f ms, first tg %.1f ms (pipelines "
+	       "compile on first use)\n", r->load_ms, r->first_pp_ms, r->first_tg_ms);
+	if (o->n_prompt)
+		printf("pp%-5u %10.2f t/s  (min %.2f, max %.2f, %u runs)\n", o->n_prompt,
+		       r->pp.median, r->pp.min, r->pp.max, o->reps);
+	if (o->n_gen)
+		printf("tg%-5u %10.2f t/s  (min %.2f, max %.2f, %u runs)\n", o->n_gen,
+		       r->tg.median, r->tg.min, r->tg.max, o->reps);
+}
+
+int cmd_bench(int argc, char **argv)
+{
+	bench_opts o = { .n_prompt = 128, .n_gen = 64, .reps = 5 };
+	int rc = CLI_OK;
+	if (!parse(argc, argv, &o, &rc))
+		return rc;
+	double t0 = now_ms();
+	duet_model *m;
+	duet_status s = duet_model_load(o.model, NULL, &m);
+	if (s != DUET_OK)
+		return cli_fail(CMD, s);
+	duet_device *dev;
+	duet_context *c;
+	if ((rc = cli_context(CMD, m, &o.be, &o.co, &dev, &c)) != CLI_OK) {
+		duet_model_destroy(m);
+		return rc;
+	}
+	result r = { .load_ms = now_ms() - t0 };
+	duet_model_info mi;
+	duet_model_get_info(m, &mi);
+	s = measure(&o, c, mi.n_vocab, &r);
+	if (s != DUET_OK) {
+		rc = cli_fail(CMD, s);
+	} else {
+		if (o.json)
+			print_json(&o, m, c, &r);
+		else
+			print_text(&o, c, &r);
+		if (o.be.profile && r.prof_pp.n)
+			print_profile("pp", &r.prof_pp);
+		if (o.be.profile && r.prof_tg.n)
+			print_profile("tg", &r.prof_tg);
+		if (o.be.profile && !r.prof_pp.n && !r.prof_tg.n)
+			fprintf(stderr, "duet bench: no kernel times (the cpu backend "
+				"or a device without timestamps)\n");
+		if (o.trace)
+			rc = write_trace(o.trace, &r.prof_pp, &r.prof_tg);
+	}
+	free(r.prof_pp.k);
+	free(r.prof_tg.k);
+	rc = cli_context_close(CMD, c, dev, rc);
+	duet_model_destroy(m);
+	return rc;
+}
