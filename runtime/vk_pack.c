@@ -55,13 +55,12 @@ uint32_t duet_vk_dot_format(uint32_t t)
 
 uint32_t duet_vk_act_floats(uint32_t dot, uint32_t n)
 {
-	uint32_t p = duet_vk_pad256(n);
-	switch (dot) {
-	case DUET_DOT_Q8_0:
-	case DUET_DOT_Q8_1: return p + 2 * (p / 32);
-	case DUET_DOT_Q8_K: return p + p / 256 + p / 16;
-	default: return p;
-	}
+	uint32_t p = duet_vk_pad256(n), f = p;
+	if (dot == DUET_DOT_Q8_0 || dot == DUET_DOT_Q8_1)
+		f = p + 2 * (p / 32);
+	else if (dot == DUET_DOT_Q8_K)
+		f = p + p / 256 + p / 16;
+	return (f + 3) / 4 * 4; /* tokens start on whole texels */
 }
 
 /* Blocks of 32 (Q4_0..Q8_0): per group, `hdr_words` words of scales (one

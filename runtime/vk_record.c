@@ -118,15 +118,42 @@ static const char *type_suffix(uint32_t t)
 
 /* ---- kernels --------------------------------------------------------------- */
 
-/* Rows per invocation (cpu) or workgroup (gpu) and the workgroup size. */
-static void mm_shape(const rec *r, uint32_t epi, uint32_t *R, uint32_t *wg)
+/* The matrix kernel for this plan and device, and its shape:
+ *   gpu      mm_gpu: a workgroup of 64 threads per R rows x T tokens;
+ *   cpu, one token   mm_cpu: R = 16 rows per invocation, 8 per workgroup;
+ *   cpu, batches     mm_cpu_tok: 8 tokens per workgroup, R = 8 rows. */
+typedef struct mm_shape {
+	char name[32];
+	uint32_t spec[5];
+	uint32_t n_spec;
+	uint32_t rows_per_group; /* rows one workgroup covers */
+	uint32_t tok_per_group;  /* tokens one workgroup covers (0: all) */
+} mm_shape;
+
+static void shape_for(const rec *r, const vk_mat *mat, const mm_out *o,
+		      mm_shape *sh)
 {
+	bool batch = r->p->n_batch > 1 && !o->take_last;
+	const char *t = type_suffix(mat->type);
+	memset(sh, 0, sizeof *sh);
 	if (r->x->gpu) {
-		*wg = 64;
-		*R = epi == DUET_EPI_QKV ? 4 : 2;
+		uint32_t R = o->epi == DUET_EPI_QKV ? 4 : 2, T = batch ? 4 : 1;
+		snprintf(sh->name, sizeof sh->name, "mm_gpu_%s", t);
+		sh->spec[0] = 64, sh->spec[1] = R, sh->spec[2] = T;
+		sh->spec[3] = o->epi, sh->spec[4] = 64, sh->n_spec = 5;
+		sh->rows_per_group = R;
+		sh->tok_per_group = batch ? T : 0;
+	} else if (!batch) {
+		snprintf(sh->name, sizeof sh->name, "mm_cpu_%s", t);
+		sh->spec[0] = 8, sh->spec[1] = 16, sh->spec[3] = o->epi;
+		sh->n_spec = 4;
+		sh->rows_per_group = 8 * 16;
 	} else {
-		*wg = 8;
-		*R = 4;
+		snprintf(sh->name, sizeof sh->name, "mm_cpu_tok_%s", t);
+		sh->spec[0] = 8, sh->spec[1] = 8, sh->spec[3] = o->epi;
+		sh->n_spec = 4;
+		sh->rows_per_group = 8;
+		sh->tok_per_group = 8;
 	}
 }
 
@@ -135,14 +162,11 @@ void duet_vkr_mm(rec *r, const vk_mat *mat, const mm_out *o, const char *lbl)
 	duet_vk_exec *x = r->x;
 	const duet_hparams *hp = &x->m->hp;
 	const duet_vk_weights *w = x->w;
-	uint32_t R, wg, T = r->p->n_batch > 1 && !o->take_last ? 4 : 1;
-	mm_shape(r, o->epi, &R, &wg);
-	char name[32];
-	snprintf(name, sizeof name, "mm_%s_%s", x->gpu ? "gpu" : "cpu",
-		 type_suffix(mat->type));
-	uint32_t spec[5] = { wg, R, T, o->epi, wg };
+	mm_shape sh;
+	shape_for(r, mat, o, &sh);
+	const duet_vk_spirv *mod = duet_vk_spirv_find(sh.name);
 	bool qkv = o->epi == DUET_EPI_QKV;
-	for (uint32_t i = 0; i < mat->n_parts; i++) {
+	for (uint32_t i = 0; mod && i < mat->n_parts; i++) {
 		const vk_part *part = &mat->parts[i];
 		struct duet_pc_mm pc = {
 			.n_in = mat->n_pad,
@@ -168,20 +192,22 @@ void duet_vkr_mm(rec *r, const vk_mat *mat, const mm_out *o, const char *lbl)
 			.theta_scale = powf(hp->rope_freq_base, -2.0f / (float)hp->n_rot),
 			.n_ff = hp->n_ff,
 		};
-		duet_vk_range b[9] = {
+		duet_vk_range b[10] = {
 			part->range, r->p->act, o->y, o->res, o->bias,
 			x->m->rope_factors ? w->factors : w->dummy,
 			qkv ? x->kc[o->layer] : w->dummy,
 			qkv ? x->vc[o->layer] : w->dummy,
-			r->p->step,
+			r->p->step, r->p->act,
 		};
 		uint32_t written = 1u << 2 | (qkv ? 3u << 6 : 0);
-		uint32_t per_group = x->gpu ? R : R * wg;
-		uint32_t gx = (part->n_rows + per_group - 1) / per_group;
-		vk_recipe tiles = { BY_TILES, gx, T };
-		duet_vkr_dispatch(r, name, spec, x->gpu ? 5 : 4, b, 9, written, &pc,
-				  sizeof pc, gx, T > 1 ? &tiles : NULL, lbl);
+		uint32_t gx = (part->n_rows + sh.rows_per_group - 1) / sh.rows_per_group;
+		vk_recipe tiles = { BY_TILES, gx, sh.tok_per_group };
+		duet_vkr_dispatch(r, sh.name, sh.spec, sh.n_spec, b, mod->n_bindings,
+				  written, &pc, sizeof pc, gx,
+				  sh.tok_per_group ? &tiles : NULL, lbl);
 	}
+	if (!mod && r->s == DUET_OK)
+		r->s = DUET_ERR(DUET_E_NOT_FOUND, "no kernel %s in this build", sh.name);
 }
 
 /* Finds the device copy of a norm vector of the model. */

@@ -17,7 +17,7 @@ layout(constant_id = 4) const uint WG = 64; // = local_size_x
 #include "common.glsl"
 
 layout(binding = 0) readonly buffer WB { uvec4 WQ[]; };
-layout(binding = 1) readonly buffer XB { float X[]; };
+layout(binding = 1) readonly buffer XB { vec4 X4[]; };
 layout(binding = 2) buffer YB { float Y[]; };
 layout(binding = 3) readonly buffer RB { float RES[]; };
 layout(binding = 4) readonly buffer BB { float BIAS[]; };
@@ -27,10 +27,9 @@ layout(binding = 7) buffer VB { uint VC[]; };
 layout(binding = 8) uniform SB { duet_step_ubo step; };
 layout(push_constant) uniform PC { duet_pc_mm pc; };
 
-uvec4 wfetch(uint texel)
-{
-	return WQ[texel];
-}
+uvec4 wfetch(uint texel) { return WQ[texel]; }
+vec4 xfetch4(uint i) { return X4[i >> 2]; }
+float xfetch(uint i) { return X4[i >> 2][i & 3u]; }
 
 #include "wtypes.glsl"
 #include "epilogue.glsl"
@@ -50,7 +49,10 @@ void main()
 	[[unroll]] for (uint r = 0; r < R; r++)
 		[[unroll]] for (uint t = 0; t < T; t++)
 			acc[r][t] = 0.0;
-	ACCUMULATE(acc, r0, t0, n_tok, tid, WG);
+	[[unroll]] for (uint t = 0; t < T; t++) {
+		uint xo = min(t0 + t, n_tok - 1) * pc.x_stride;
+		ROW_DOTS(acc, t, r0, xo, tid, WG);
+	}
 	// one subgroup sum per (row, token), then across subgroups
 	[[unroll]] for (uint r = 0; r < R; r++)
 		[[unroll]] for (uint t = 0; t < T; t++) {

@@ -5,14 +5,15 @@
 //   HDR_TX  header texels per group (scales, high bits), kept in registers
 //   UNIT    elements per unit; UNIT_TX texels fetched per unit
 //   DOT     activation format (abi/kernels.h)
-// unit_dot() adds one unit's contribution for one token to acc (float
-// types, *_0 and *_1 types) or to the integer sum isum (K types, finished
-// per group by group_dot()). Products of small integers are exact in fp32,
-// so the sums equal the CPU reference's integer sums.
+// A kernel loads one unit's activations into registers (act_unit) and the
+// group's activation scales (act_group), then unit_dot() adds one row's
+// unit to acc (float, *_0 and *_1 types) or to the integer sum isum (K
+// types, finished per group by group_dot()). Products of small integers
+// are exact in fp32, so the sums equal the CPU reference's integer sums.
 //
-// The includer defines WTYPE (a GGML type id) and a function
-//   uvec4 wfetch(uint texel)
-// and the activation buffer X[] (floats) before including this file.
+// The includer defines WTYPE (a GGML type id), `uvec4 wfetch(uint texel)`
+// and `vec4 xfetch4(uint float_index)` (4 activations) and
+// `float xfetch(uint float_index)` before including this file.
 #ifndef DUET_WTYPES_GLSL
 #define DUET_WTYPES_GLSL
 
@@ -37,11 +38,16 @@
 #define UNIT 32
 #define UNIT_TX 8
 #define DOT DUET_DOT_F32
-#elif WTYPE == T_F16 || WTYPE == T_BF16
+#elif WTYPE == T_F16
 #define HDR_TX 0
 #define UNIT 32
 #define UNIT_TX 4
-#define DOT (WTYPE == T_F16 ? DUET_DOT_F16 : DUET_DOT_BF16)
+#define DOT DUET_DOT_F16
+#elif WTYPE == T_BF16
+#define HDR_TX 0
+#define UNIT 32
+#define UNIT_TX 4
+#define DOT DUET_DOT_BF16
 #elif WTYPE == T_Q4_0
 #define HDR_TX 1 // d[8] f16
 #define UNIT 32
@@ -91,6 +97,8 @@
 #define HDR_N (HDR_TX > 0 ? HDR_TX : 1)
 #define K_TYPE (DOT == DUET_DOT_Q8_K)
 
+#define UA (UNIT / 4) // vec4 registers of one unit's activations
+
 uint byte_of(uvec4 v, uint j)
 {
 	return (v[j >> 2] >> ((j & 3u) * 8u)) & 0xffu;
@@ -101,33 +109,35 @@ uint word_of(uvec4 h[HDR_N], uint i)
 	return h[i >> 2][i & 3u];
 }
 
-// Σ over 16 bytes of v: (low nibble) * x[o + j] + (high nibble) * x[o + 16 + j]
-float dot_nibbles(uvec4 v, uint o)
+float a_at(const vec4 A[UA], uint e)
+{
+	return A[e >> 2][e & 3u];
+}
+
+// (Unsigned values are converted through int: AVX2 has no unsigned
+// int-to-float instruction, so llvmpipe would emulate one.)
+// Σ over 16 bytes of v: (low nibble) * a[j] + (high nibble) * a[16 + j],
+// with a the 32 activations starting at element `base` of A.
+float dot_nibbles(uvec4 v, const vec4 A[UA], uint base)
 {
 	float s = 0.0;
-	[[unroll]] for (uint c = 0; c < 4; c++) {
-		uint u = v[c];
-		[[unroll]] for (uint k = 0; k < 4; k++) {
-			uint j = 4 * c + k;
-			s += float((u >> (8 * k)) & 15u) * X[o + j] +
-			     float((u >> (8 * k + 4)) & 15u) * X[o + 16 + j];
-		}
+	[[unroll]] for (uint j = 0; j < 16; j++) {
+		uint b = byte_of(v, j);
+		s += float(int(b & 15u)) * a_at(A, base + j) +
+		     float(int(b >> 4)) * a_at(A, base + 16 + j);
 	}
 	return s;
 }
 
 // As dot_nibbles with a fifth bit per element from qh (bit j: element j).
-float dot_nibbles5(uvec4 v, uint qh, uint o)
+float dot_nibbles5(uvec4 v, uint qh, const vec4 A[UA])
 {
 	float s = 0.0;
-	[[unroll]] for (uint c = 0; c < 4; c++) {
-		uint u = v[c];
-		[[unroll]] for (uint k = 0; k < 4; k++) {
-			uint j = 4 * c + k;
-			uint lo = ((u >> (8 * k)) & 15u) | (((qh >> j) & 1u) << 4);
-			uint hi = ((u >> (8 * k + 4)) & 15u) | (((qh >> (j + 16)) & 1u) << 4);
-			s += float(lo) * X[o + j] + float(hi) * X[o + 16 + j];
-		}
+	[[unroll]] for (uint j = 0; j < 16; j++) {
+		uint b = byte_of(v, j);
+		uint lo = (b & 15u) | (((qh >> j) & 1u) << 4);
+		uint hi = (b >> 4) | (((qh >> (j + 16)) & 1u) << 4);
+		s += float(int(lo)) * a_at(A, j) + float(int(hi)) * a_at(A, 16 + j);
 	}
 	return s;
 }
@@ -148,61 +158,77 @@ void k_scale_min(uvec3 sc, uint j, out uint s, out uint m)
 	}
 }
 
-// Activation of token base xo (dot format DOT, n_pad = n_in elements):
-float x_d(uint xo, uint n_in, uint blk) { return X[xo + n_in + blk]; }
-float x_s(uint xo, uint n_in, uint blk) { return X[xo + n_in + n_in / 32 + blk]; }
-float x_bsum(uint xo, uint n_in, uint g16) { return X[xo + n_in + n_in / 256 + g16]; }
-
-// One unit u of group g of a row for the token at xo.
-void unit_dot(uvec4 h[HDR_N], uvec4 v[UNIT_TX], uint u, uint g, uint xo,
-	      uint n_in, inout float acc, inout int isum)
+// Activations of unit u of group g for the token at float xo.
+void act_unit(uint xo, uint g, uint u, out vec4 A[UA])
 {
-	uint o = xo + g * 256 + u * UNIT; // first activation of the unit
+	[[unroll]] for (uint i = 0; i < UA; i++)
+		A[i] = xfetch4(xo + g * 256 + u * UNIT + 4 * i);
+}
+
+// Scales of group g for the token at xo: per 32-block d and s (*_0 and
+// *_1 types), or d and the eight per-32 quant sums (K types).
+void act_group(uint xo, uint n_in, uint g, out float D[8], out float S[8])
+{
+	[[unroll]] for (uint k = 0; k < 8; k++) {
+#if K_TYPE
+		D[k] = k == 0 ? xfetch(xo + n_in + g) : 0.0;
+		uint b = xo + n_in + n_in / 256 + g * 16 + 2 * k;
+		S[k] = xfetch(b) + xfetch(b + 1);
+#elif DOT == DUET_DOT_Q8_0 || DOT == DUET_DOT_Q8_1
+		D[k] = xfetch(xo + n_in + g * 8 + k);
+		S[k] = xfetch(xo + n_in + n_in / 32 + g * 8 + k);
+#else
+		D[k] = 0.0;
+		S[k] = 0.0;
+#endif
+	}
+}
+
+// One unit u of a row (header h, unit texels v) against activations A.
+void unit_dot(uvec4 h[HDR_N], uvec4 v[UNIT_TX], uint u, const vec4 A[UA],
+	      const float D[8], const float S[8], inout float acc,
+	      inout int isum)
+{
 #if WTYPE == T_F32
 	[[unroll]] for (uint i = 0; i < 8; i++)
-		[[unroll]] for (uint c = 0; c < 4; c++)
-			acc += uintBitsToFloat(v[i][c]) * X[o + 4 * i + c];
+		acc += dot(uintBitsToFloat(v[i]), A[i]);
 #elif WTYPE == T_F16 || WTYPE == T_BF16
 	[[unroll]] for (uint i = 0; i < 4; i++)
 		[[unroll]] for (uint c = 0; c < 4; c++) {
-			uint w = v[i][c];
+			uint w = v[i][c], e = 8 * i + 2 * c;
 #if WTYPE == T_F16
-			acc += half_lo(w) * X[o + 8 * i + 2 * c] +
-			       half_hi(w) * X[o + 8 * i + 2 * c + 1];
+			acc += half_lo(w) * a_at(A, e) + half_hi(w) * a_at(A, e + 1);
 #else
-			acc += uintBitsToFloat(w << 16) * X[o + 8 * i + 2 * c] +
-			       uintBitsToFloat(w & 0xffff0000u) * X[o + 8 * i + 2 * c + 1];
+			acc += uintBitsToFloat(w << 16) * a_at(A, e) +
+			       uintBitsToFloat(w & 0xffff0000u) * a_at(A, e + 1);
 #endif
 		}
 #elif WTYPE == T_Q4_0 || WTYPE == T_Q5_0
-	uint blk = g * 8 + u;
 	uint dw = word_of(h, u >> 1);
 	float d = (u & 1u) != 0 ? half_hi(dw) : half_lo(dw);
 #if WTYPE == T_Q4_0
-	float s = dot_nibbles(v[0], o) - 8.0 * x_s(xo, n_in, blk);
+	float s = dot_nibbles(v[0], A, 0) - 8.0 * S[u];
 #else
-	float s = dot_nibbles5(v[0], word_of(h, 4 + u), o) - 16.0 * x_s(xo, n_in, blk);
+	float s = dot_nibbles5(v[0], word_of(h, 4 + u), A) - 16.0 * S[u];
 #endif
-	acc += (d * x_d(xo, n_in, blk)) * s;
+	acc += (d * D[u]) * s;
 #elif WTYPE == T_Q4_1 || WTYPE == T_Q5_1
-	uint blk = g * 8 + u;
 	uint dm = word_of(h, u);
 #if WTYPE == T_Q4_1
-	float s = dot_nibbles(v[0], o);
+	float s = dot_nibbles(v[0], A, 0);
 #else
-	float s = dot_nibbles5(v[0], word_of(h, 8 + u), o);
+	float s = dot_nibbles5(v[0], word_of(h, 8 + u), A);
 #endif
-	acc += (half_lo(dm) * x_d(xo, n_in, blk)) * s + half_hi(dm) * x_s(xo, n_in, blk);
+	acc += (half_lo(dm) * D[u]) * s + half_hi(dm) * S[u];
 #elif WTYPE == T_Q8_0
-	uint blk = g * 8 + u;
 	uint dw = word_of(h, u >> 1);
 	float d = (u & 1u) != 0 ? half_hi(dw) : half_lo(dw);
 	float s = 0.0;
 	[[unroll]] for (uint j = 0; j < 32; j++) {
 		int q = int(byte_of(v[j >> 4], j & 15u) << 24) >> 24;
-		s += float(q) * X[o + j];
+		s += float(q) * a_at(A, j);
 	}
-	acc += (d * x_d(xo, n_in, blk)) * s;
+	acc += (d * D[u]) * s;
 #elif WTYPE == T_Q4_K || WTYPE == T_Q5_K
 	// unit u = sub-blocks 2u (low nibbles) and 2u+1 (high nibbles)
 	uvec3 sc = uvec3(h[0].y, h[0].z, h[0].w);
@@ -215,8 +241,8 @@ void unit_dot(uvec4 h[HDR_N], uvec4 v[UNIT_TX], uint u, uint g, uint xo,
 		lo |= ((qh >> (2 * u)) & 1u) << 4;
 		hi |= ((qh >> (2 * u + 1)) & 1u) << 4;
 #endif
-		s0 += float(lo) * X[o + j];
-		s1 += float(hi) * X[o + 32 + j];
+		s0 += float(int(lo)) * a_at(A, j);
+		s1 += float(int(hi)) * a_at(A, 32 + j);
 	}
 	uint sa, ma, sb, mb;
 	k_scale_min(sc, 2 * u, sa, ma);
@@ -224,7 +250,7 @@ void unit_dot(uvec4 h[HDR_N], uvec4 v[UNIT_TX], uint u, uint g, uint xo,
 	isum += int(sa) * int(s0) + int(sb) * int(s1);
 #elif WTYPE == T_Q6_K
 	// 64 elements: low nibbles in v[0..1] (Q4_0 order per 32), high bit
-	// pairs in v[2] (element j at bits 2j..2j+1 of the 128)
+	// pairs in v[2] (element e at bits 2e..2e+1 of the 128)
 	[[unroll]] for (uint half_ = 0; half_ < 2; half_++) {
 		float s[2] = float[2](0.0, 0.0);
 		[[unroll]] for (uint j = 0; j < 16; j++) {
@@ -232,8 +258,8 @@ void unit_dot(uvec4 h[HDR_N], uvec4 v[UNIT_TX], uint u, uint g, uint xo,
 			uint e0 = 32 * half_ + j, e1 = e0 + 16;
 			uint h0 = (v[2][e0 >> 4] >> ((e0 & 15u) * 2)) & 3u;
 			uint h1 = (v[2][e1 >> 4] >> ((e1 & 15u) * 2)) & 3u;
-			s[0] += float(int((b & 15u) | (h0 << 4)) - 32) * X[o + e0];
-			s[1] += float(int((b >> 4) | (h1 << 4)) - 32) * X[o + e1];
+			s[0] += float(int((b & 15u) | (h0 << 4)) - 32) * a_at(A, e0);
+			s[1] += float(int((b >> 4) | (h1 << 4)) - 32) * a_at(A, e1);
 		}
 		uint g16 = 4 * u + 2 * half_;
 		int sc0 = int(byte_of(h[0], g16) << 24) >> 24;
@@ -243,8 +269,9 @@ void unit_dot(uvec4 h[HDR_N], uvec4 v[UNIT_TX], uint u, uint g, uint xo,
 #endif
 }
 
-// The per-group part of K types: scales by d (and dmin with the mins).
-float group_dot(uvec4 h[HDR_N], uint g, uint xo, uint n_in, int isum)
+// The per-group part of K types: scales by d (and dmin with the mins,
+// S holding the per-32 quant sums).
+float group_dot(uvec4 h[HDR_N], const float D[8], const float S[8], int isum)
 {
 #if WTYPE == T_Q4_K || WTYPE == T_Q5_K
 	uvec3 sc = uvec3(h[0].y, h[0].z, h[0].w);
@@ -252,14 +279,12 @@ float group_dot(uvec4 h[HDR_N], uint g, uint xo, uint n_in, int isum)
 	[[unroll]] for (uint j = 0; j < 8; j++) {
 		uint s, m;
 		k_scale_min(sc, j, s, m);
-		msum += int(m) * int(x_bsum(xo, n_in, g * 16 + 2 * j) +
-				     x_bsum(xo, n_in, g * 16 + 2 * j + 1));
+		msum += int(m) * int(S[j]);
 	}
-	float da = x_d(xo, n_in, g);
-	return (half_lo(h[0].x) * da) * float(isum) -
-	       (half_hi(h[0].x) * da) * float(msum);
+	return (half_lo(h[0].x) * D[0]) * float(isum) -
+	       (half_hi(h[0].x) * D[0]) * float(msum);
 #elif WTYPE == T_Q6_K
-	return (half_lo(h[1].x) * x_d(xo, n_in, g)) * float(isum);
+	return (half_lo(h[1].x) * D[0]) * float(isum);
 #else
 	return 0.0;
 #endif
@@ -278,41 +303,34 @@ void fetch_unit(uint gt, uint u, out uvec4 v[UNIT_TX])
 		v[i] = wfetch(gt + HDR_TX + u * UNIT_TX + i);
 }
 
-// Adds to acc[R][T] the dot products of rows r0.. (of the part) with
-// tokens t0.. over groups g0, g0 + gstep, ... (a macro: GLSL cannot pass
-// spec-constant-sized arrays). Needs pc (duet_pc_mm), R and T. Only the
-// token loop and the element loops inside unit_dot() are unrolled: rows
-// and units stay loops so the code (and llvmpipe's compile time) stays
-// small while the iteration count stays far below llvmpipe's limit.
-#define ACCUMULATE(acc, r0, t0, n_tok, g0, gstep)                                  \
+// Adds to acc[r][t] (r < R) the dot products of rows r0 + r (of the part)
+// with the token whose activations start at float xo, over groups g0,
+// g0 + gstep, ... Rows past the part repeat its last row (their results
+// are not stored). A macro: GLSL cannot pass spec-constant-sized arrays.
+#define ROW_DOTS(acc, t, r0, xo, g0, gstep)                                      \
 	for (uint g = g0; g < pc.n_in / 256; g += gstep) {                         \
+		float D[8], S[8];                                                  \
+		int isum[R];                                                       \
+		uvec4 hr[R][HDR_N];                                                \
+		act_group(xo, pc.n_in, g, D, S);                                   \
 		[[unroll]] for (uint r = 0; r < R; r++) {                          \
-			uint gt = min(r0 + r, pc.n_rows - 1) * pc.w_row_texels +   \
-				  g * GROUP_TX;                                    \
-			uvec4 h[HDR_N];                                            \
-			fetch_header(gt, h);                                       \
-			float a_[T];                                               \
-			int isum[T];                                               \
-			[[unroll]] for (uint t = 0; t < T; t++) {                  \
-				a_[t] = 0.0;                                       \
-				isum[t] = 0;                                       \
-			}                                                          \
-			[[dont_unroll]] for (uint u = 0; u < NUNITS; u++) {        \
+			isum[r] = 0;                                               \
+			fetch_header(min(r0 + r, pc.n_rows - 1) * pc.w_row_texels + \
+				     g * GROUP_TX, hr[r]);                         \
+		}                                                                  \
+		[[dont_unroll]] for (uint u = 0; u < NUNITS; u++) {                \
+			vec4 A[UA];                                                \
+			act_unit(xo, g, u, A);                                     \
+			[[unroll]] for (uint r = 0; r < R; r++) {                  \
 				uvec4 v[UNIT_TX];                                  \
-				fetch_unit(gt, u, v);                              \
-				[[unroll]] for (uint t = 0; t < T; t++)            \
-					unit_dot(h, v, u, g,                       \
-						 min(t0 + t, n_tok - 1) * pc.x_stride, \
-						 pc.n_in, a_[t], isum[t]);         \
-			}                                                          \
-			[[unroll]] for (uint t = 0; t < T; t++) {                  \
-				if (K_TYPE)                                        \
-					a_[t] += group_dot(h, g,                   \
-						min(t0 + t, n_tok - 1) * pc.x_stride, \
-						pc.n_in, isum[t]);                 \
-				acc[r][t] += a_[t];                                \
+				fetch_unit(min(r0 + r, pc.n_rows - 1) *            \
+					   pc.w_row_texels + g * GROUP_TX, u, v);  \
+				unit_dot(hr[r], v, u, A, D, S, acc[r][t], isum[r]); \
 			}                                                          \
 		}                                                                  \
+		if (K_TYPE)                                                        \
+			[[unroll]] for (uint r = 0; r < R; r++)                    \
+				acc[r][t] += group_dot(hr[r], D, S, isum[r]);      \
 	}
 
 #endif
