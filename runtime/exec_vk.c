@@ -63,6 +63,7 @@ static duet_status plan_alloc(duet_vk_exec *x, vk_plan *p)
 		{ p->host_heap, &p->ids, floats(nb) },
 		{ p->host_heap, &p->in, floats(nb * hp->n_embd) },
 		{ p->host_heap, &p->step, VK_STEP_BYTES },
+		{ p->act_heap, &p->counters, 4 * VK_MAX_TAILS },
 	};
 	for (size_t i = 0; s == DUET_OK && i < sizeof a / sizeof a[0]; i++)
 		s = duet_vk_heap_alloc(a[i].h, a[i].bytes, a[i].r);
@@ -84,6 +85,12 @@ static duet_status record(duet_vk_exec *x, vk_plan *p)
 		/* embeddings go through the host buffer */
 		s = duet_vk_seq_copy(p->seq, &p->in, &p->x, p->x.bytes);
 		r.writes[r.n_writes++] = p->x;
+	}
+	if (s == DUET_OK) {
+		/* tails count finished workgroups from zero (and reset them,
+		 * but a run that failed half way must not leave a count) */
+		s = duet_vk_seq_fill(p->seq, &p->counters, 0);
+		r.writes[r.n_writes++] = p->counters;
 	}
 	if (s == DUET_OK)
 		s = duet_vkr_lower(&r);

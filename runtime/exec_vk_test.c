@@ -41,8 +41,9 @@ static duet_status harness_init(harness *h, duet_vk_device *d, uint32_t n_tok,
 	struct { duet_vk_range *r; uint64_t floats; } a[] = {
 		{ &h->p.act, act_floats }, { &h->in, in_floats },
 		{ &h->out, out_floats }, { &h->p.step, VK_STEP_BYTES / 4 },
+		{ &h->p.counters, 16 },
 	};
-	for (size_t i = 0; s == DUET_OK && i < 4; i++)
+	for (size_t i = 0; s == DUET_OK && i < 5; i++)
 		s = duet_vk_heap_alloc(h->p.host_heap, (a[i].floats * 4 + 15) / 16 * 16,
 				       a[i].r);
 	if (s == DUET_OK) {
@@ -95,11 +96,11 @@ duet_status duet_vk_test_matmul(duet_vk_device *d, uint32_t type,
 		s = duet_vk_mat_upload(&h.w, type, n_in, rows, n_rows, 4, &mat);
 	if (s == DUET_OK) {
 		memcpy(h.in.map, x, (uint64_t)n_tok * n_in * 4);
-		struct duet_pc_prep pc = { .n = n_in, .x_stride = n_in };
+		struct duet_pc_prep pc = { .x_stride = n_in, .p = { .n = n_in } };
 		duet_vkr_prep_emit(&h.r, &h.in, &pc, &h.w.dummy, dot, "prep");
 		mm_out o = { .epi = DUET_EPI_STORE, .y = h.out, .res = h.w.dummy,
 			     .bias = h.w.dummy, .y_stride = n_rows };
-		duet_vkr_mm(&h.r, &mat, &o, "mm");
+		duet_vkr_mm(&h.r, &mat, &o, NULL, "mm");
 		s = harness_run(&h);
 	}
 	if (s == DUET_OK)
@@ -123,8 +124,8 @@ duet_status duet_vk_test_rms_norm(duet_vk_device *d, const float *x,
 	if (s == DUET_OK) {
 		memcpy(h.in.map, x, (uint64_t)n_tok * n * 4);
 		memcpy(h.out.map, nw, (uint64_t)n * 4);
-		struct duet_pc_prep pc = { .n = n, .x_stride = n, .norm = 1,
-					   .eps = eps };
+		struct duet_pc_prep pc = { .x_stride = n,
+					   .p = { .n = n, .norm = 1, .eps = eps } };
 		duet_vkr_prep_emit(&h.r, &h.in, &pc, &h.out, DUET_DOT_F32, "norm");
 		s = harness_run(&h);
 	}

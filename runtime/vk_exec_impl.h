@@ -26,6 +26,7 @@ typedef struct vk_recipe {
 } vk_recipe;
 
 #define VK_MAX_RECIPES 1024
+#define VK_MAX_TAILS 1024
 #define VK_STEP_BYTES (256 + 16 * VK_MAX_RECIPES)
 
 typedef struct vk_plan {
@@ -34,6 +35,7 @@ typedef struct vk_plan {
 	duet_vk_seq *seq;
 	duet_vk_heap *act_heap, *host_heap;
 	duet_vk_range x, act, q, ao, ff, logits, ids, in, step;
+	duet_vk_range counters;  /* [VK_MAX_TAILS] workgroup counters of tails */
 	uint32_t logits_rows;
 	vk_recipe recipes[VK_MAX_RECIPES];
 	uint32_t n_recipes;
@@ -66,17 +68,12 @@ typedef struct loc {
 	uint32_t src;           /* LOC_LAST */
 } loc;
 
-typedef struct rec {
-	duet_vk_exec *x;
-	vk_plan *p;
-	loc *L;
-	duet_status s;
-	duet_vk_range reads[MAX_TRACK], writes[MAX_TRACK];
-	uint32_t n_reads, n_writes;
-	uint32_t act_value, act_dot; /* what `act` holds now */
-	bool act_valid;
-} rec;
-
+/* Work a kernel's last workgroup does after the kernel (tail.glsl). */
+typedef struct vk_tail {
+	struct duet_prep p;      /* p.kind 0: none */
+	uint32_t dot;            /* format a prep tail writes */
+	duet_vk_range nw, out;   /* norm weight; act (prep) or ids (argmax) */
+} vk_tail;
 
 /* Where an output of a matrix kernel goes. */
 typedef struct mm_out {
@@ -86,6 +83,36 @@ typedef struct mm_out {
 	bool take_last;
 	uint32_t layer;
 } mm_out;
+
+/* One kernel of a lowered graph, before recording. */
+typedef enum vk_op_kind { VOP_PREP, VOP_MM, VOP_ATTN, VOP_ARGMAX } vk_op_kind;
+
+typedef struct vk_op {
+	vk_op_kind kind;
+	const char *label;
+	duet_vk_range in, nw;          /* PREP */
+	struct duet_pc_prep prep;
+	uint32_t dot;
+	const vk_mat *mat;             /* MM */
+	mm_out out;
+	const duet_gnode *attn;        /* ATTN */
+	vk_tail tail;                  /* MM, ATTN: fused follower */
+} vk_op;
+
+typedef struct rec {
+	duet_vk_exec *x;
+	vk_plan *p;
+	loc *L;
+	duet_status s;
+	duet_vk_range reads[MAX_TRACK], writes[MAX_TRACK];
+	uint32_t n_reads, n_writes;
+	uint32_t act_value, act_dot; /* what `act` holds now */
+	bool act_valid;
+	vk_op *ops;
+	uint32_t n_ops, cap_ops;
+	uint32_t n_tails;
+} rec;
+
 
 /* Records kernel `kernel` (with a barrier first when a hazard needs one)
  * over `groups` workgroups, or, with a recipe, over counts the host
@@ -98,14 +125,29 @@ void duet_vkr_dispatch(rec *r, const char *kernel, const uint32_t *spec,
 /* Writes every indirect slot of p for a step of n_tok tokens. */
 void duet_vkr_write_recipes(vk_plan *p, uint32_t n_tok, uint32_t n_head);
 
-/* Records the matrix kernel(s) of mat reading the plan's act. */
-void duet_vkr_mm(rec *r, const vk_mat *mat, const mm_out *o, const char *lbl);
+/* Records the matrix kernel(s) of mat reading the plan's act; with a tail
+ * (single-part matrices) its last workgroup also does that. */
+void duet_vkr_mm(rec *r, const vk_mat *mat, const mm_out *o,
+		 const vk_tail *tail, const char *lbl);
+
+/* Fills the derived fields of a prep (n_pad, q8_max). */
+void duet_vkr_prep_fill(struct duet_prep *p, uint32_t dot);
 
 /* Records a norm_quant of `in` into the plan's act (pc without n_pad and
  * y_stride, which follow from dot). */
 void duet_vkr_prep_emit(rec *r, const duet_vk_range *in,
 			struct duet_pc_prep *pc, const duet_vk_range *nw,
 			uint32_t dot, const char *lbl);
+
+/* Records attention node n (q, cache -> ao), with an optional tail. */
+void duet_vkr_attn(rec *r, const duet_gnode *n, const vk_tail *tail,
+		   const char *lbl);
+
+/* Records the argmax of every logits row into the plan's ids. */
+void duet_vkr_argmax(rec *r, const char *lbl);
+
+/* Returns "l<layer>.<what>" (or what) kept by the plan. */
+const char *duet_vkr_label(rec *r, int layer, const char *what);
 
 /* Lowers the plan's graph into its sequence (between begin and end). */
 duet_status duet_vkr_lower(rec *r);

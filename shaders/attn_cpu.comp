@@ -18,16 +18,16 @@ layout(constant_id = 1) const uint HD = 64; // head_dim, a multiple of 8
 layout(binding = 0) readonly buffer QB { float Q[]; };
 layout(binding = 1) uniform usamplerBuffer KT;
 layout(binding = 2) uniform usamplerBuffer VT;
-layout(binding = 3) writeonly buffer OB { float O[]; };
+layout(binding = 3) coherent buffer OB { float O[]; };
 layout(binding = 4) uniform SB { duet_step_ubo step; };
 layout(push_constant) uniform PC { duet_pc_attn pc; };
 
-void main()
+#define TAIL_IN(i) O[i]
+#include "tail.glsl"
+
+// Attention of head h of token tok into O.
+void attend(uint tok, uint h)
 {
-	uint idx = gl_GlobalInvocationID.x;
-	uint tok = idx / pc.n_head, h = idx % pc.n_head;
-	if (tok >= step.n_tok)
-		return;
 	uint kvh = h / (pc.n_head / pc.n_head_kv);
 	float q[HD], acc[HD];
 	[[unroll]] for (uint d = 0; d < HD; d++)
@@ -77,4 +77,13 @@ void main()
 	}
 	[[unroll]] for (uint d = 0; d < HD; d++)
 		O[tok * pc.o_stride + h * HD + d] = acc[d] * (1.0 / S);
+}
+
+void main()
+{
+	uint idx = gl_GlobalInvocationID.x;
+	uint tok = idx / pc.n_head, h = idx % pc.n_head;
+	if (tok < step.n_tok)
+		attend(tok, h);
+	run_tail();
 }

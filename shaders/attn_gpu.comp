@@ -17,9 +17,13 @@ layout(constant_id = 2) const uint WG = 32; // = local_size_x
 layout(binding = 0) readonly buffer QB { float Q[]; };
 layout(binding = 1) readonly buffer KB { uint KC[]; };
 layout(binding = 2) readonly buffer VB { uint VC[]; };
-layout(binding = 3) writeonly buffer OB { float O[]; };
+layout(binding = 3) coherent buffer OB { float O[]; };
 layout(binding = 4) uniform SB { duet_step_ubo step; };
 layout(push_constant) uniform PC { duet_pc_attn pc; };
+
+#define TAIL_IN(i) O[i]
+#define TAIL_WG WG
+#include "tail.glsl"
 
 shared float red[WG];
 shared uint overflow;
@@ -100,4 +104,5 @@ void main()
 		if (d < HD)
 			O[tok * pc.o_stride + h * HD + d] = acc[k] * (1.0 / S);
 	}
+	run_tail();
 }

@@ -16,7 +16,7 @@ const uint T = 1;                           // one token (the epilogue's T)
 
 layout(binding = 0) uniform usamplerBuffer W;
 layout(binding = 1) readonly buffer XB { vec4 X4[]; };
-layout(binding = 2) buffer YB { float Y[]; };
+layout(binding = 2) coherent buffer YB { float Y[]; };
 layout(binding = 3) readonly buffer RB { float RES[]; };
 layout(binding = 4) readonly buffer BB { float BIAS[]; };
 layout(binding = 5) readonly buffer FB { float FACT[]; };
@@ -31,15 +31,18 @@ float xfetch(uint i) { return X4[i >> 2][i & 3u]; }
 
 #include "wtypes.glsl"
 #include "epilogue.glsl"
+#define TAIL_IN(i) Y[pc.y_off + (i)]
+#include "tail.glsl"
 
 void main()
 {
 	uint r0 = gl_GlobalInvocationID.x * R; // first row (of this part)
-	if (r0 >= pc.n_rows)
-		return;
-	float acc[R][T];
-	[[unroll]] for (uint r = 0; r < R; r++)
-		acc[r][0] = 0.0;
-	ROW_DOTS(acc, 0, r0, 0, 0, 1);
-	EPILOGUE(acc, r0, 0, 1);
+	if (r0 < pc.n_rows) {
+		float acc[R][T];
+		[[unroll]] for (uint r = 0; r < R; r++)
+			acc[r][0] = 0.0;
+		ROW_DOTS(acc, 0, r0, 0, 0, 1);
+		EPILOGUE(acc, r0, 0, 1);
+	}
+	run_tail();
 }

@@ -18,7 +18,7 @@ layout(constant_id = 4) const uint WG = 64; // = local_size_x
 
 layout(binding = 0) readonly buffer WB { uvec4 WQ[]; };
 layout(binding = 1) readonly buffer XB { vec4 X4[]; };
-layout(binding = 2) buffer YB { float Y[]; };
+layout(binding = 2) coherent buffer YB { float Y[]; };
 layout(binding = 3) readonly buffer RB { float RES[]; };
 layout(binding = 4) readonly buffer BB { float BIAS[]; };
 layout(binding = 5) readonly buffer FB { float FACT[]; };
@@ -33,6 +33,9 @@ float xfetch(uint i) { return X4[i >> 2][i & 3u]; }
 
 #include "wtypes.glsl"
 #include "epilogue.glsl"
+#define TAIL_IN(i) Y[pc.y_off + (i)]
+#define TAIL_WG WG
+#include "tail.glsl"
 
 shared float red[R * T][WG];
 
@@ -61,14 +64,15 @@ void main()
 				red[r * T + t][gl_SubgroupID] = s;
 		}
 	barrier();
-	if (tid != 0)
-		return;
-	[[unroll]] for (uint r = 0; r < R; r++)
-		[[unroll]] for (uint t = 0; t < T; t++) {
-			float s = 0.0;
-			for (uint i = 0; i < gl_NumSubgroups; i++)
-				s += red[r * T + t][i];
-			acc[r][t] = s;
-		}
-	EPILOGUE(acc, r0, t0, n_tok);
+	if (tid == 0) {
+		[[unroll]] for (uint r = 0; r < R; r++)
+			[[unroll]] for (uint t = 0; t < T; t++) {
+				float s = 0.0;
+				for (uint i = 0; i < gl_NumSubgroups; i++)
+					s += red[r * T + t][i];
+				acc[r][t] = s;
+			}
+		EPILOGUE(acc, r0, t0, n_tok);
+	}
+	run_tail();
 }

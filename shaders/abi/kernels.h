@@ -8,10 +8,12 @@
 #ifdef VULKAN
 #define DUET_U32 uint
 #define DUET_F32 float
+#define DUET_STRUCT(name) name
 #else
 #include <stdint.h>
 #define DUET_U32 uint32_t
 #define DUET_F32 float
+#define DUET_STRUCT(name) struct name
 #endif
 
 /* Activation formats a matrix kernel reads (the weight type's "dot type",
@@ -46,6 +48,23 @@ struct duet_step_ubo {
 	DUET_U32 pad;
 };
 
+/* Preparing one token's input to a matrix kernel (norm_quant.comp, and the
+ * tails of kernels whose last workgroup does it, see tail.glsl): optional
+ * RMS norm, optional SwiGLU of a [gate | up] input, then rounding or
+ * quantization to the dot format. */
+struct duet_prep {
+	DUET_U32 kind;        /* tails: 0 none, 1 prepare, 2 argmax */
+	DUET_U32 n;           /* elements */
+	DUET_U32 n_pad;       /* padded to whole 256-element groups */
+	DUET_U32 norm;        /* 1: multiply by the rms scale and the weight */
+	DUET_U32 swiglu;      /* 1: input is silu(x[i]) * x[g_off + i] */
+	DUET_U32 g_off;
+	DUET_F32 eps;
+	DUET_F32 q8_max;      /* 127 at run time (see norm_quant.comp) */
+	DUET_U32 counter;     /* tails: index of the workgroup counter */
+	DUET_U32 n_groups;    /* tails: workgroups of the dispatch */
+};
+
 /* Matrix kernels: y[t][row] = W[row] . x[t] for rows of one part of W. */
 struct duet_pc_mm {
 	DUET_U32 n_in;        /* elements per row, padded to the block size */
@@ -70,21 +89,15 @@ struct duet_pc_mm {
 	DUET_U32 kv_off;      /* u32 offset of this layer in the K/V caches */
 	/* SWIGLU epilogue */
 	DUET_U32 n_ff;        /* gate rows = up rows */
+	DUET_STRUCT(duet_prep) tail; /* done by the last workgroup (decode) */
 };
 
-/* norm_quant: optional RMS norm, then rounding/quantization to a dot
- * format, one workgroup per token. */
+/* norm_quant: one workgroup per token. */
 struct duet_pc_prep {
-	DUET_U32 n;           /* elements */
-	DUET_U32 n_pad;       /* padded to the format's block */
 	DUET_U32 x_stride;    /* floats per token of the input */
 	DUET_U32 y_stride;    /* floats per token of the output */
-	DUET_U32 norm;        /* 1: multiply by rms scale and the weight */
 	DUET_U32 take_last;   /* 1: process only the step's last token */
-	DUET_F32 eps;
-	DUET_U32 swiglu;      /* 1: input is silu(x[i]) * x[g_off + i] */
-	DUET_U32 g_off;
-	DUET_F32 q8_max;      /* 127 (see norm_quant.comp) */
+	DUET_STRUCT(duet_prep) p;
 };
 
 /* Attention over the cache for every (token, head) of the step. */
@@ -97,6 +110,7 @@ struct duet_pc_attn {
 	DUET_U32 q_stride;    /* floats per token of Q */
 	DUET_U32 o_stride;    /* floats per token of the output */
 	DUET_F32 scale;
+	DUET_STRUCT(duet_prep) tail; /* done by the last workgroup (decode) */
 };
 
 /* argmax over rows of logits: one value per token. */
