@@ -70,6 +70,12 @@ duet_status duet_vk_test_matmul(duet_vk_device *d, uint32_t type,
 				const void *w, uint32_t n_in, uint32_t n_rows,
 				const float *x, uint32_t n_tok, float *y);
 
+/* Median GPU time (*us, timestamps) of the matrix kernel alone for a
+ * weight of n_rows x n_in of type t and n_tok tokens, over reps runs. */
+duet_status duet_vk_bench_matmul(duet_vk_device *d, uint32_t type,
+				 uint32_t n_in, uint32_t n_rows, uint32_t n_tok,
+				 uint32_t reps, double *us);
+
 /* y[t] = rms_norm(x[t]) * nw, n elements per token. */
 duet_status duet_vk_test_rms_norm(duet_vk_device *d, const float *x,
 				  const float *nw, uint32_t n, uint32_t n_tok,

@@ -20,7 +20,7 @@ typedef struct harness {
 
 static duet_status harness_init(harness *h, duet_vk_device *d, uint32_t n_tok,
 				uint64_t act_floats, uint64_t in_floats,
-				uint64_t out_floats)
+				uint64_t out_floats, bool profile)
 {
 	memset(h, 0, sizeof *h);
 	h->w.d = d;
@@ -49,7 +49,7 @@ static duet_status harness_init(harness *h, duet_vk_device *d, uint32_t n_tok,
 	if (s == DUET_OK) {
 		struct duet_step_ubo *u = h->p.step.map;
 		*u = (struct duet_step_ubo){ n_tok, 0, n_tok - 1, 0 };
-		s = duet_vk_seq_create(d, false, &h->p.seq);
+		s = duet_vk_seq_create(d, profile, &h->p.seq);
 	}
 	if (s == DUET_OK)
 		s = duet_vk_seq_begin(h->p.seq);
@@ -83,7 +83,8 @@ duet_status duet_vk_test_matmul(duet_vk_device *d, uint32_t type,
 	uint32_t dot = duet_vk_dot_format(type);
 	duet_status s = harness_init(&h, d, n_tok,
 				     (uint64_t)n_tok * duet_vk_act_floats(dot, n_in),
-				     (uint64_t)n_tok * n_in, (uint64_t)n_tok * n_rows);
+				     (uint64_t)n_tok * n_in, (uint64_t)n_tok * n_rows,
+				     false);
 	vk_mat mat;
 	memset(&mat, 0, sizeof mat);
 	const uint8_t **rows = s == DUET_OK ? malloc(n_rows * sizeof *rows) : NULL;
@@ -120,7 +121,7 @@ duet_status duet_vk_test_rms_norm(duet_vk_device *d, const float *x,
 	harness h;
 	uint64_t stride = duet_vk_pad256(n);
 	duet_status s = harness_init(&h, d, n_tok, (uint64_t)n_tok * stride,
-				     (uint64_t)n_tok * n, n);
+				     (uint64_t)n_tok * n, n, false);
 	if (s == DUET_OK) {
 		memcpy(h.in.map, x, (uint64_t)n_tok * n * 4);
 		memcpy(h.out.map, nw, (uint64_t)n * 4);
@@ -132,6 +133,65 @@ duet_status duet_vk_test_rms_norm(duet_vk_device *d, const float *x,
 	for (uint32_t t = 0; s == DUET_OK && t < n_tok; t++)
 		memcpy(y + (uint64_t)t * n, (float *)h.p.act.map + t * stride,
 		       (uint64_t)n * 4);
+	harness_finish(&h);
+	return s;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+duet_status duet_vk_bench_matmul(duet_vk_device *d, uint32_t type,
+				 uint32_t n_in, uint32_t n_rows, uint32_t n_tok,
+				 uint32_t reps, double *us)
+{
+	*us = 0;
+	if (!duet_vk_pack_supported(type) || !n_tok || !n_rows || !reps || reps > 1000)
+		return DUET_ERR(DUET_E_INVAL, "bad matmul bench shape or type");
+	harness h;
+	uint32_t dot = duet_vk_dot_format(type);
+	duet_status s = harness_init(&h, d, n_tok,
+				     (uint64_t)n_tok * duet_vk_act_floats(dot, n_in),
+				     (uint64_t)n_tok * n_in, (uint64_t)n_tok * n_rows,
+				     true);
+	uint64_t rb = duet_type_row_bytes(type, n_in);
+	uint8_t *w = s == DUET_OK ? calloc(rb, 1) : NULL;
+	const uint8_t **rows = s == DUET_OK ? malloc(n_rows * sizeof *rows) : NULL;
+	double *t = calloc(reps, sizeof *t);
+	vk_mat mat;
+	memset(&mat, 0, sizeof mat);
+	if (s == DUET_OK && (!w || !rows || !t))
+		s = DUET_ERR(DUET_E_NOMEM, "out of memory");
+	for (uint32_t r = 0; s == DUET_OK && r < n_rows; r++)
+		rows[r] = w; /* one zero row: speed does not depend on values */
+	if (s == DUET_OK)
+		s = duet_vk_mat_upload(&h.w, type, n_in, rows, n_rows, 4, &mat);
+	if (s == DUET_OK) {
+		struct duet_pc_prep pc = { .x_stride = n_in, .p = { .n = n_in } };
+		duet_vkr_prep_emit(&h.r, &h.in, &pc, &h.w.dummy, dot, "prep");
+		mm_out o = { .epi = DUET_EPI_STORE, .y = h.out, .res = h.w.dummy,
+			     .bias = h.w.dummy, .y_stride = n_rows };
+		duet_vkr_mm(&h.r, &mat, &o, NULL, "mm");
+		s = harness_run(&h); /* also the warm-up (pipelines compile) */
+	}
+	for (uint32_t i = 0; s == DUET_OK && i < reps; i++) {
+		s = duet_vk_seq_run(h.p.seq);
+		duet_vk_timing tm[16];
+		uint32_t n = duet_vk_seq_timings(h.p.seq, tm, 16);
+		for (uint32_t k = 0; k < n && k < 16; k++)
+			if (!strcmp(tm[k].label, "mm"))
+				t[i] += tm[k].us;
+	}
+	if (s == DUET_OK) {
+		qsort(t, reps, sizeof *t, cmp_double);
+		*us = t[reps / 2];
+	}
+	free(t);
+	free(w);
+	free(rows);
+	free(mat.parts);
 	harness_finish(&h);
 	return s;
 }

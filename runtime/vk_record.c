@@ -158,8 +158,8 @@ static void shape_for(const rec *r, const vk_mat *mat, const mm_out *o,
 		sh->tok_per_group = batch ? T : 0;
 	} else if (!batch) {
 		snprintf(sh->name, sizeof sh->name, "mm_cpu_%s", t);
-		sh->spec[0] = 8, sh->spec[1] = 16, sh->spec[3] = o->epi;
-		sh->rows_per_group = 8 * 16;
+		sh->spec[0] = 8, sh->spec[1] = 8, sh->spec[3] = o->epi;
+		sh->rows_per_group = 8 * 8;
 	} else {
 		snprintf(sh->name, sizeof sh->name, "mm_cpu_tok_%s", t);
 		sh->spec[0] = 8, sh->spec[1] = 8, sh->spec[3] = o->epi;

@@ -35,43 +35,43 @@
 
 #if WTYPE == T_F32
 #define HDR_TX 0
-#define UNIT 32
-#define UNIT_TX 8
+#define UNIT 64
+#define UNIT_TX 16
 #define DOT DUET_DOT_F32
 #elif WTYPE == T_F16
 #define HDR_TX 0
-#define UNIT 32
-#define UNIT_TX 4
+#define UNIT 64
+#define UNIT_TX 8
 #define DOT DUET_DOT_F16
 #elif WTYPE == T_BF16
 #define HDR_TX 0
-#define UNIT 32
-#define UNIT_TX 4
+#define UNIT 64
+#define UNIT_TX 8
 #define DOT DUET_DOT_BF16
 #elif WTYPE == T_Q4_0
 #define HDR_TX 1 // d[8] f16
-#define UNIT 32
-#define UNIT_TX 1
+#define UNIT 64
+#define UNIT_TX 2
 #define DOT DUET_DOT_Q8_0
 #elif WTYPE == T_Q4_1
 #define HDR_TX 2 // (d | m << 16)[8]
-#define UNIT 32
-#define UNIT_TX 1
+#define UNIT 64
+#define UNIT_TX 2
 #define DOT DUET_DOT_Q8_1
 #elif WTYPE == T_Q5_0
 #define HDR_TX 3 // d[8] f16, qh[8]
-#define UNIT 32
-#define UNIT_TX 1
+#define UNIT 64
+#define UNIT_TX 2
 #define DOT DUET_DOT_Q8_0
 #elif WTYPE == T_Q5_1
 #define HDR_TX 4 // (d | m << 16)[8], qh[8]
-#define UNIT 32
-#define UNIT_TX 1
+#define UNIT 64
+#define UNIT_TX 2
 #define DOT DUET_DOT_Q8_1
 #elif WTYPE == T_Q8_0
 #define HDR_TX 1 // d[8] f16
-#define UNIT 32
-#define UNIT_TX 2
+#define UNIT 64
+#define UNIT_TX 4
 #define DOT DUET_DOT_Q8_0
 #elif WTYPE == T_Q4_K
 #define HDR_TX 1 // d | dmin << 16, scales[12]
@@ -99,14 +99,26 @@
 
 #define UA (UNIT / 4) // vec4 registers of one unit's activations
 
+// Index arithmetic below avoids local arrays indexed by loop variables
+// that are not unrolled: llvmpipe turns those into per-lane memory
+// accesses; selects between registers are cheap.
+uint comp(uvec4 v, uint c)
+{
+	return c == 0u ? v.x : c == 1u ? v.y : c == 2u ? v.z : v.w;
+}
+
 uint byte_of(uvec4 v, uint j)
 {
-	return (v[j >> 2] >> ((j & 3u) * 8u)) & 0xffu;
+	return (comp(v, j >> 2) >> ((j & 3u) * 8u)) & 0xffu;
 }
 
 uint word_of(uvec4 h[HDR_N], uint i)
 {
-	return h[i >> 2][i & 3u];
+	uvec4 t = h[0];
+	[[unroll]] for (uint k = 1; k < HDR_N; k++)
+		if ((i >> 2) == k)
+			t = h[k];
+	return comp(t, i & 3u);
 }
 
 float a_at(const vec4 A[UA], uint e)
@@ -130,31 +142,35 @@ float dot_nibbles(uvec4 v, const vec4 A[UA], uint base)
 }
 
 // As dot_nibbles with a fifth bit per element from qh (bit j: element j).
-float dot_nibbles5(uvec4 v, uint qh, const vec4 A[UA])
+float dot_nibbles5(uvec4 v, uint qh, const vec4 A[UA], uint base)
 {
 	float s = 0.0;
 	[[unroll]] for (uint j = 0; j < 16; j++) {
 		uint b = byte_of(v, j);
 		uint lo = (b & 15u) | (((qh >> j) & 1u) << 4);
 		uint hi = (b >> 4) | (((qh >> (j + 16)) & 1u) << 4);
-		s += float(int(lo)) * a_at(A, j) + float(int(hi)) * a_at(A, 16 + j);
+		s += float(int(lo)) * a_at(A, base + j) +
+		     float(int(hi)) * a_at(A, base + 16 + j);
 	}
 	return s;
 }
 
 // 6-bit scale and min of sub-block j (0..7) from the 12 packed bytes of
 // Q4_K/Q5_K; sc holds bytes 0..11 as three words.
+uint sc_byte(uvec3 sc, uint i)
+{
+	uint w = i < 4u ? sc.x : i < 8u ? sc.y : sc.z;
+	return (w >> ((i & 3u) * 8u)) & 0xffu;
+}
+
 void k_scale_min(uvec3 sc, uint j, out uint s, out uint m)
 {
-	uint b[12];
-	[[unroll]] for (uint i = 0; i < 12; i++)
-		b[i] = (sc[i >> 2] >> ((i & 3u) * 8u)) & 0xffu;
 	if (j < 4) {
-		s = b[j] & 63u;
-		m = b[j + 4] & 63u;
+		s = sc_byte(sc, j) & 63u;
+		m = sc_byte(sc, j + 4) & 63u;
 	} else {
-		s = (b[j + 4] & 15u) | ((b[j - 4] >> 6) << 4);
-		m = (b[j + 4] >> 4) | ((b[j] >> 6) << 4);
+		s = (sc_byte(sc, j + 4) & 15u) | ((sc_byte(sc, j - 4) >> 6) << 4);
+		m = (sc_byte(sc, j + 4) >> 4) | ((sc_byte(sc, j) >> 6) << 4);
 	}
 }
 
@@ -165,8 +181,10 @@ void act_unit(uint xo, uint g, uint u, out vec4 A[UA])
 		A[i] = xfetch4(xo + g * 256 + u * UNIT + 4 * i);
 }
 
-// Scales of group g for the token at xo: per 32-block d and s (*_0 and
-// *_1 types), or d and the eight per-32 quant sums (K types).
+// Scales of group g for the token at xo: d and the eight per-32 quant
+// sums (K types; D[0] and S), or d and s of unit u (*_0 and *_1 types;
+// loaded per unit with a uniform index, since local arrays indexed by the
+// unit loop would become per-lane memory traffic in llvmpipe).
 void act_group(uint xo, uint n_in, uint g, out float D[8], out float S[8])
 {
 	[[unroll]] for (uint k = 0; k < 8; k++) {
@@ -174,9 +192,6 @@ void act_group(uint xo, uint n_in, uint g, out float D[8], out float S[8])
 		D[k] = k == 0 ? xfetch(xo + n_in + g) : 0.0;
 		uint b = xo + n_in + n_in / 256 + g * 16 + 2 * k;
 		S[k] = xfetch(b) + xfetch(b + 1);
-#elif DOT == DUET_DOT_Q8_0 || DOT == DUET_DOT_Q8_1
-		D[k] = xfetch(xo + n_in + g * 8 + k);
-		S[k] = xfetch(xo + n_in + n_in / 32 + g * 8 + k);
 #else
 		D[k] = 0.0;
 		S[k] = 0.0;
@@ -184,16 +199,28 @@ void act_group(uint xo, uint n_in, uint g, out float D[8], out float S[8])
 	}
 }
 
+void act_block(uint xo, uint n_in, uint g, uint u, out vec2 d, out vec2 s)
+{
+#if DOT == DUET_DOT_Q8_0 || DOT == DUET_DOT_Q8_1
+	uint blk = g * 8 + 2 * u; // the unit's two 32-blocks
+	d = vec2(xfetch(xo + n_in + blk), xfetch(xo + n_in + blk + 1));
+	s = vec2(xfetch(xo + n_in + n_in / 32 + blk),
+		 xfetch(xo + n_in + n_in / 32 + blk + 1));
+#else
+	d = vec2(0.0);
+	s = vec2(0.0);
+#endif
+}
+
 // One unit u of a row (header h, unit texels v) against activations A.
 void unit_dot(uvec4 h[HDR_N], uvec4 v[UNIT_TX], uint u, const vec4 A[UA],
-	      const float D[8], const float S[8], inout float acc,
-	      inout int isum)
+	      vec2 du, vec2 su, inout float acc, inout int isum)
 {
 #if WTYPE == T_F32
-	[[unroll]] for (uint i = 0; i < 8; i++)
+	[[unroll]] for (uint i = 0; i < 16; i++)
 		acc += dot(uintBitsToFloat(v[i]), A[i]);
 #elif WTYPE == T_F16 || WTYPE == T_BF16
-	[[unroll]] for (uint i = 0; i < 4; i++)
+	[[unroll]] for (uint i = 0; i < 8; i++)
 		[[unroll]] for (uint c = 0; c < 4; c++) {
 			uint w = v[i][c], e = 8 * i + 2 * c;
 #if WTYPE == T_F16
@@ -203,33 +230,39 @@ void unit_dot(uvec4 h[HDR_N], uvec4 v[UNIT_TX], uint u, const vec4 A[UA],
 			       uintBitsToFloat(w & 0xffff0000u) * a_at(A, e + 1);
 #endif
 		}
-#elif WTYPE == T_Q4_0 || WTYPE == T_Q5_0
-	uint dw = word_of(h, u >> 1);
-	float d = (u & 1u) != 0 ? half_hi(dw) : half_lo(dw);
+#elif !K_TYPE // the 32-element block types: blocks 2u and 2u + 1
+	[[unroll]] for (uint b = 0; b < 2; b++) {
+		uint blk = 2 * u + b;
+#if WTYPE == T_Q4_0 || WTYPE == T_Q5_0 || WTYPE == T_Q8_0
+		uint dw = word_of(h, u); // halves: block 2u, block 2u + 1
+		float d = b != 0 ? half_hi(dw) : half_lo(dw);
+#endif
 #if WTYPE == T_Q4_0
-	float s = dot_nibbles(v[0], A, 0) - 8.0 * S[u];
-#else
-	float s = dot_nibbles5(v[0], word_of(h, 4 + u), A) - 16.0 * S[u];
-#endif
-	acc += (d * D[u]) * s;
+		float s = dot_nibbles(v[b], A, 32 * b) - 8.0 * su[b];
+		acc += (d * du[b]) * s;
+#elif WTYPE == T_Q5_0
+		float s = dot_nibbles5(v[b], word_of(h, 4 + blk), A, 32 * b) - 16.0 * su[b];
+		acc += (d * du[b]) * s;
 #elif WTYPE == T_Q4_1 || WTYPE == T_Q5_1
-	uint dm = word_of(h, u);
+		uint dm = word_of(h, blk);
 #if WTYPE == T_Q4_1
-	float s = dot_nibbles(v[0], A, 0);
+		float s = dot_nibbles(v[b], A, 32 * b);
 #else
-	float s = dot_nibbles5(v[0], word_of(h, 8 + u), A);
+		float s = dot_nibbles5(v[b], word_of(h, 8 + blk), A, 32 * b);
 #endif
-	acc += (half_lo(dm) * D[u]) * s + half_hi(dm) * S[u];
+		acc += (half_lo(dm) * du[b]) * s + half_hi(dm) * su[b];
 #elif WTYPE == T_Q8_0
-	uint dw = word_of(h, u >> 1);
-	float d = (u & 1u) != 0 ? half_hi(dw) : half_lo(dw);
-	float s = 0.0;
-	[[unroll]] for (uint j = 0; j < 32; j++) {
-		int q = int(byte_of(v[j >> 4], j & 15u) << 24) >> 24;
-		s += float(q) * a_at(A, j);
+		float s = 0.0;
+		[[unroll]] for (uint j = 0; j < 32; j++) {
+			uint w = v[2 * b + (j >> 4)][(j >> 2) & 3u];
+			int q = int(w << (24u - 8u * (j & 3u))) >> 24; // signed byte j
+			s += float(q) * a_at(A, 32 * b + j);
+		}
+		acc += (d * du[b]) * s;
+#endif
 	}
-	acc += (d * D[u]) * s;
-#elif WTYPE == T_Q4_K || WTYPE == T_Q5_K
+#endif
+#if WTYPE == T_Q4_K || WTYPE == T_Q5_K
 	// unit u = sub-blocks 2u (low nibbles) and 2u+1 (high nibbles)
 	uvec3 sc = uvec3(h[0].y, h[0].z, h[0].w);
 	float s0 = 0.0, s1 = 0.0;
@@ -320,12 +353,14 @@ void fetch_unit(uint gt, uint u, out uvec4 v[UNIT_TX])
 		}                                                                  \
 		[[dont_unroll]] for (uint u = 0; u < NUNITS; u++) {                \
 			vec4 A[UA];                                                \
+			vec2 du, su;                                               \
 			act_unit(xo, g, u, A);                                     \
+			act_block(xo, pc.n_in, g, u, du, su);                      \
 			[[unroll]] for (uint r = 0; r < R; r++) {                  \
 				uvec4 v[UNIT_TX];                                  \
 				fetch_unit(min(r0 + r, pc.n_rows - 1) *            \
 					   pc.w_row_texels + g * GROUP_TX, u, v);  \
-				unit_dot(hr[r], v, u, A, D, S, acc[r][t], isum[r]); \
+				unit_dot(hr[r], v, u, A, du, su, acc[r][t], isum[r]); \
 			}                                                          \
 		}                                                                  \
 		if (K_TYPE)                                                        \

@@ -1,0 +1,45 @@
+// Drives bench/vs_llamacpp.sh: for each model, duet bench (Vulkan) beside
+// llama.cpp's Vulkan and CPU builds on the same file and device, then a
+// table with the ratios and the raw figures as JSON.
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+
+const [duet, work, pp, tg, reps, threads, ...models] = process.argv.slice(2);
+
+function run(cmd, args, env) {
+	// llama.cpp logs to stderr and stdout: keep stdout, drop stderr
+	return execFileSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 26,
+		stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, ...env } });
+}
+
+function llama(model, variant) {
+	const out = run('node', ['llama_bench.mjs', model, variant, pp, tg, reps,
+				 threads], {});
+	const line = out.split('\n').find((l) => l.startsWith('>> '));
+	return JSON.parse(line.slice(3));
+}
+
+const rows = [];
+for (const model of models) {
+	const d = JSON.parse(run(duet, ['bench', '-m', model, '-p', pp, '-n', tg,
+					'-r', reps, '--json', '--backend', 'vulkan']));
+	const vk = llama(model, 'vulkan');
+	const cpu = llama(model, 'cpu');
+	rows.push({ model, duet: d, llama_vulkan: vk, llama_cpu: cpu,
+		    pp_ratio_vulkan: d.pp_tps / vk.pp_tps,
+		    tg_ratio_vulkan: d.tg_tps / vk.tg_tps,
+		    pp_ratio_cpu: d.pp_tps / cpu.pp_tps,
+		    tg_ratio_cpu: d.tg_tps / cpu.tg_tps });
+	const r = rows[rows.length - 1];
+	const name = model.split('/').pop();
+	console.log(`${name.padEnd(18)} duet pp ${d.pp_tps.toFixed(1).padStart(7)} ` +
+		`tg ${d.tg_tps.toFixed(1).padStart(6)} | llama.cpp vulkan pp ` +
+		`${vk.pp_tps.toFixed(1).padStart(6)} tg ${vk.tg_tps.toFixed(1).padStart(5)} ` +
+		`(duet x${r.pp_ratio_vulkan.toFixed(1)} pp, x${r.tg_ratio_vulkan.toFixed(1)} tg)` +
+		` | llama.cpp cpu pp ${cpu.pp_tps.toFixed(1).padStart(6)} tg ` +
+		`${cpu.tg_tps.toFixed(1).padStart(6)}`);
+}
+const device = rows.length ? rows[0].duet.device : '';
+writeFileSync(`${work}/results.json`, JSON.stringify({ device, pp, tg, reps,
+	threads, rows }, null, 1) + '\n');
+console.log(`device: ${device}; raw figures in ${work}/results.json`);
