@@ -9,12 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "duet/duet.h"
 #include "exec_vk.h"
 #include "models.h"
 #include "quant.h"
+#include "device.h"
+#include "session.h"
 #include "shim.h"
+#include "vk_weights.h"
 
 static duet_vk *vk;
 static duet_vk_device *dev;
@@ -244,7 +248,9 @@ static float rel_diff(const float *a, const float *b, uint32_t n)
 
 /* Runs a 13-token prompt (batch graph, all logits) and five decode steps
  * (single-token graph, device argmax) on both executors. */
-static void check_model(const model_case *mc, int variant)
+/* Checks mc's logits on Vulkan (kernel family `variant`) against the CPU;
+ * with min_parts > 1 also that the output matrix was split that far. */
+static void check_model_parts(const model_case *mc, int variant, uint32_t min_parts)
 {
 	duet_synth_options so = { .arch = mc->arch, .dim = mc->dim,
 				  .layers = mc->layers, .heads = mc->heads,
@@ -270,6 +276,13 @@ static void check_model(const model_case *mc, int variant)
 	o.device = pdev;
 	s = duet_context_create(m, &o, &c[1]);
 	cr_assert_eq(s, DUET_OK, "%s: %s", tag, duet_last_error());
+	if (min_parts > 1) {
+		duet_vk_weights *w;
+		cr_assert_eq(duet_device_acquire_weights(pdev, &m->desc, &w), DUET_OK);
+		cr_expect_geq(w->output.n_parts, min_parts, "%s: output in %u parts",
+			      tag, w->output.n_parts);
+		duet_device_release_weights(pdev, w);
+	}
 	int32_t toks[13];
 	for (int i = 0; i < 13; i++)
 		toks[i] = (int32_t)((i * 37 + 11) % mc->vocab);
@@ -321,6 +334,11 @@ static void check_model(const model_case *mc, int variant)
 	duet_model_destroy(m);
 }
 
+static void check_model(const model_case *mc, int variant)
+{
+	check_model_parts(mc, variant, 0);
+}
+
 Test(gpu_models, every_type_and_shape_matches_cpu_cpu_family)
 {
 	for (size_t i = 0; i < sizeof model_cases / sizeof model_cases[0]; i++)
@@ -333,4 +351,87 @@ Test(gpu_models, every_shape_matches_cpu_gpu_family)
 {
 	for (size_t i = 0; i < 4; i++)
 		check_model(&model_cases[i], 2);
+}
+
+/* Weights past the binding range are split by rows into parts (each its
+ * own dispatch, rows kept in whole quads and pairs); a 16 KiB range forces
+ * that on every matrix of a small model. */
+Test(gpu_models, split_weights_match_cpu)
+{
+	setenv("DUET_VK_MAX_RANGE", "16384", 1);
+	check_model_parts(&model_cases[1], 1, 2);
+	check_model_parts(&model_cases[2], 2, 2);
+}
+
+/* ---- the pipeline cache ------------------------------------------------- */
+
+static const char *cache_file(char *buf, size_t cap, const char *dir)
+{
+	const duet_vk_caps *c = duet_vk_device_get_caps(dev);
+	snprintf(buf, cap, "%s/pipelines-%04x-%04x.bin", dir, c->vendor_id,
+		 c->device_id);
+	return buf;
+}
+
+static void open_cached(const char *dir)
+{
+	if (!vk && (duet_vk_create(NULL, &vk) != DUET_OK || !duet_vk_device_count(vk)))
+		cr_skip_test("no Vulkan device: %s", duet_last_error());
+	duet_vk_device_options o = { .cache_dir = dir };
+	cr_assert_eq(duet_vk_device_create(vk, (uint32_t)duet_vk_pick_device(vk, -1),
+					   &o, &dev), DUET_OK, "%s", duet_last_error());
+}
+
+static void make_pipeline(void)
+{
+	duet_vk_kernel *k;
+	uint32_t spec[3] = { 8, 0 /* DUET_DOT_F32 */, 8 };
+	cr_assert_eq(duet_vk_kernel_get(dev, "norm_quant", spec, 3, &k), DUET_OK,
+		     "%s", duet_last_error());
+}
+
+Test(gpu_shim, pipeline_cache_is_saved_reused_and_corruption_discarded,
+     .fini = close_device)
+{
+	char dir[512], file[600];
+	snprintf(dir, sizeof dir, "%s/pcache-%d", getenv("TMPDIR") ? getenv("TMPDIR")
+							: "/tmp", (int)getpid());
+	open_cached(dir);
+	cr_expect_str_eq(duet_vk_device_startup(dev)->cache_state, "miss");
+	make_pipeline();
+	cache_file(file, sizeof file, dir);
+	duet_vk_device_destroy(dev); /* saves */
+	dev = NULL;
+	FILE *f = fopen(file, "rb");
+	cr_assert_not_null(f, "no cache file %s after creating a pipeline", file);
+	char magic[8];
+	cr_assert_eq(fread(magic, 1, 8, f), 8);
+	cr_expect(!memcmp(magic, "DUETPC01", 8));
+	fclose(f);
+	open_cached(dir);
+	cr_expect_str_eq(duet_vk_device_startup(dev)->cache_state, "hit");
+	make_pipeline();
+	duet_vk_device_destroy(dev);
+	dev = NULL;
+	/* flip one byte of the driver's data: the checksum must catch it */
+	f = fopen(file, "r+b");
+	cr_assert_not_null(f);
+	fseek(f, -1, SEEK_END);
+	int ch = fgetc(f);
+	fseek(f, -1, SEEK_END);
+	fputc(ch ^ 0x5a, f);
+	fclose(f);
+	open_cached(dir);
+	cr_expect_str_eq(duet_vk_device_startup(dev)->cache_state, "corrupt");
+	cr_expect_eq(duet_vk_device_startup(dev)->cache_bytes, 0);
+	make_pipeline(); /* still works, from scratch */
+	duet_vk_device_destroy(dev);
+	dev = NULL;
+	/* garbage and a truncated file */
+	f = fopen(file, "wb");
+	fputs("not a cache", f);
+	fclose(f);
+	open_cached(dir);
+	cr_expect_str_eq(duet_vk_device_startup(dev)->cache_state, "corrupt");
+	make_pipeline();
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "duet/duet.h"
 #include "gguf.h"
 #include "json.h"
 #include "proc.h"
@@ -62,15 +63,23 @@ static json *run_json(char *const argv[])
 	return j;
 }
 
-static void check_greedy(const char *model, const json *c, const char *prompt)
+/* The executor flags of one run: "--backend cpu", or Vulkan with a kernel
+ * family. */
+typedef struct backend_args {
+	const char *backend, *kernels;
+} backend_args;
+
+static void check_greedy(const char *model, const json *c, const char *prompt,
+			 backend_args be)
 {
 	const json *greedy = json_get(c, "greedy");
 	int must = (int)json_get(c, "must_match")->num;
 	char n[16];
 	snprintf(n, sizeof n, "%zu", greedy->n);
 	char *argv[] = { (char *)duet_bin(), "run", "-m", (char *)model, "--tokens",
-			 (char *)prompt, "-n", n, "--backend", "cpu", "--temp", "0",
-			 "--ids", NULL };
+			 (char *)prompt, "-n", n, "--temp", "0", "--ids",
+			 "--backend", (char *)be.backend,
+			 be.kernels ? "--kernels" : NULL, (char *)be.kernels, NULL };
 	proc_result r;
 	cr_assert(proc_run(argv, &r));
 	cr_assert_eq(r.exit_code, 0, "duet run failed: %s", r.err);
@@ -81,20 +90,23 @@ static void check_greedy(const char *model, const json *c, const char *prompt)
 		long id = strtol(p, &end, 10);
 		cr_assert_neq(end, p, "%s: only %d ids printed, %d must match", model, i, must);
 		cr_expect_eq(id, (long)json_at(greedy, (size_t)i)->num,
-			     "%s prompt %s: greedy id %d is %ld, llama.cpp has %.0f", model,
+			     "%s (%s %s) prompt %s: greedy id %d is %ld, llama.cpp "
+			     "has %.0f", model, be.backend, be.kernels ? be.kernels : "",
 			     prompt, i, id, json_at(greedy, (size_t)i)->num);
 		p = end;
 	}
 	proc_free(&r);
 }
 
-static void check_teacher_forced(const char *model, const json *c, tolerance tol)
+static void check_teacher_forced(const char *model, const json *c, tolerance tol,
+				 backend_args be)
 {
 	const json *prompt = json_get(c, "prompt"), *top5 = json_get(c, "top5");
 	double tie = json_get(c, "tie_tolerance")->num;
 	char *ids = join_ids(prompt, json_get(c, "greedy"));
 	char *argv[] = { (char *)duet_bin(), "score", "-m", (char *)model, "--tokens",
-			 ids, "--top", "50", "--json", "--backend", "cpu", NULL };
+			 ids, "--top", "50", "--json", "--backend", (char *)be.backend,
+			 be.kernels ? "--kernels" : NULL, (char *)be.kernels, NULL };
 	json *out = run_json(argv);
 	const json *pos = json_get(out, "positions");
 	double sum_err = 0;
@@ -131,7 +143,7 @@ static void check_teacher_forced(const char *model, const json *c, tolerance tol
 	free(ids);
 }
 
-Test(oracle, every_model_matches_llama_cpp, .timeout = 600)
+static void check_all(backend_args be)
 {
 	char path[1024];
 	snprintf(path, sizeof path, "%s/models/expected.json", oracle_dir());
@@ -148,10 +160,37 @@ Test(oracle, every_model_matches_llama_cpp, .timeout = 600)
 		snprintf(model, sizeof model, "%s/models/%s", oracle_dir(),
 			 json_get(c, "model")->str);
 		char *prompt = join_ids(json_get(c, "prompt"), NULL);
-		check_greedy(model, c, prompt);
-		check_teacher_forced(model, c, tolerance_for(model));
+		check_greedy(model, c, prompt, be);
+		check_teacher_forced(model, c, tolerance_for(model), be);
 		free(prompt);
 	}
 	json_free(root);
 	free(text);
+}
+
+Test(oracle, every_model_matches_llama_cpp, .timeout = 600)
+{
+	check_all((backend_args){ "cpu", NULL });
+}
+
+/* Skips (visibly) where the machine has no Vulkan device. */
+static void need_vulkan(void)
+{
+	duet_device *d;
+	duet_device_options o = { .cache_dir = "" };
+	if (duet_device_open(&o, &d) != DUET_OK)
+		cr_skip_test("no Vulkan device: %s", duet_last_error());
+	duet_device_close(d);
+}
+
+Test(gpu_oracle, every_model_matches_llama_cpp_cpu_kernels, .timeout = 900)
+{
+	need_vulkan();
+	check_all((backend_args){ "vulkan", "cpu" });
+}
+
+Test(gpu_oracle, every_model_matches_llama_cpp_gpu_kernels, .timeout = 900)
+{
+	need_vulkan();
+	check_all((backend_args){ "vulkan", "gpu" });
 }

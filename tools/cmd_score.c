@@ -18,7 +18,7 @@ static const char usage_text[] =
 	"                   with pos, token, next, nll and top[] of {id, logit})\n"
 	"  -b, --batch-size N   tokens per forward pass (default 64)\n"
 	"  -t, --threads N      CPU threads\n"
-	"  --backend cpu        executor (only cpu in this build)\n";
+	"";
 
 typedef struct cand {
 	int32_t id;
@@ -112,7 +112,8 @@ static void report(const int32_t *tok, uint32_t n, const float *logits,
 
 int cmd_score(int argc, char **argv)
 {
-	const char *model = NULL, *tokens = NULL, *backend = NULL;
+	const char *model = NULL, *tokens = NULL;
+	cli_backend be = { 0 };
 	uint32_t k = 5;
 	bool json = false;
 	duet_context_options co = { 0 };
@@ -121,19 +122,24 @@ int cmd_score(int argc, char **argv)
 		bool ok = true;
 		if (cli_is(a, "-h", "--help")) {
 			fputs(usage_text, stdout);
+			fputs(cli_backend_usage, stdout);
 			return CLI_OK;
 		}
 		if (cli_is(a, "--json", NULL)) {
 			json = true;
 			continue;
 		}
+		int bo = cli_backend_option(CMD, argc, argv, &i, &be);
+		if (bo < 0)
+			return CLI_USAGE;
+		if (bo > 0)
+			continue;
 		if (a[0] != '-')
 			return cli_error(CMD, CLI_USAGE, "unexpected argument '%s'", a);
 		if (!cli_value(CMD, argc, argv, &i, &v))
 			return CLI_USAGE;
 		if (cli_is(a, "-m", "--model")) model = v;
 		else if (cli_is(a, "--tokens", NULL)) tokens = v;
-		else if (cli_is(a, "--backend", NULL)) backend = v;
 		else if (cli_is(a, "--top", NULL)) ok = cli_u32(CMD, a, v, 1, 1000, &k);
 		else if (cli_is(a, "-b", "--batch-size"))
 			ok = cli_u32(CMD, a, v, 1, 1u << 16, &co.n_batch);
@@ -147,30 +153,33 @@ int cmd_score(int argc, char **argv)
 	}
 	if (!model || !tokens)
 		return cli_error(CMD, CLI_USAGE, "-m FILE and --tokens IDS are required");
-	if (backend && strcmp(backend, "cpu") != 0)
-		return cli_error(CMD, CLI_USAGE, "backend '%s' is not available "
-				 "(cpu is)", backend);
 	int32_t *tok;
 	uint32_t n;
 	if (!cli_tokens(CMD, tokens, &tok, &n))
 		return CLI_USAGE;
 	duet_model *m = NULL;
 	duet_context *ctx = NULL;
+	duet_device *dev = NULL;
 	const float *logits;
 	co.n_ctx = n;
 	duet_status s = duet_model_load(model, NULL, &m);
-	if (s == DUET_OK)
-		s = duet_context_create(m, &co, &ctx);
-	if (s == DUET_OK)
-		s = duet_context_eval(ctx, tok, n, true, &logits);
-	if (s == DUET_OK) {
-		duet_model_info info;
-		duet_model_get_info(m, &info);
-		report(tok, n, logits, info.n_vocab, k < info.n_vocab ? k : info.n_vocab,
-		       json);
+	if (s != DUET_OK) {
+		free(tok);
+		return cli_fail(CMD, s);
 	}
-	duet_context_destroy(ctx);
+	int rc = cli_context(CMD, m, &be, &co, &dev, &ctx);
+	if (rc == CLI_OK) {
+		s = duet_context_eval(ctx, tok, n, true, &logits);
+		if (s == DUET_OK) {
+			duet_model_info info;
+			duet_model_get_info(m, &info);
+			report(tok, n, logits, info.n_vocab,
+			       k < info.n_vocab ? k : info.n_vocab, json);
+		}
+		rc = cli_context_close(CMD, ctx, dev,
+				       s == DUET_OK ? CLI_OK : cli_fail(CMD, s));
+	}
 	duet_model_destroy(m);
 	free(tok);
-	return s == DUET_OK ? CLI_OK : cli_fail(CMD, s);
+	return rc;
 }

@@ -30,15 +30,22 @@ duet_need_packages() {
 	fi
 }
 
-# What building libduet and the duet CLI needs.
-DUET_BUILD_PACKAGES="cmake make gcc libc6-dev pkg-config"
+# What building libduet and the duet CLI needs: a C toolchain, the Vulkan
+# headers (the loader itself is opened at run time), the GLSL compiler and
+# SPIR-V tools the kernels are built with, and Mesa's Vulkan drivers, whose
+# lavapipe runs every kernel on the CPU where there is no GPU.
+DUET_BUILD_PACKAGES="cmake make gcc libc6-dev pkg-config libvulkan-dev glslc \
+spirv-tools mesa-vulkan-drivers"
 # What the test run adds: Criterion; clang with its sanitizer and libFuzzer
 # runtimes for the fuzz targets; the Unicode Character Database the
-# tokenizer tables are generated from; Node.js and npm to fetch llama.cpp's
+# tokenizer tables are generated from; the Vulkan validation layer;
+# Node.js and npm to fetch llama.cpp's
 # prebuilt Node binding as a test oracle (never used by the library). A
 # node/npm already on the PATH (e.g. NodeSource's, which bundles npm and
 # conflicts with Debian's npm package) is used as it is.
-DUET_TEST_PACKAGES="libcriterion-dev clang libclang-rt-14-dev unicode-data"
+# The Khronos validation layer checks every Vulkan call the tests make.
+DUET_TEST_PACKAGES="libcriterion-dev clang libclang-rt-14-dev unicode-data \
+vulkan-validationlayers"
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 	DUET_TEST_PACKAGES="$DUET_TEST_PACKAGES nodejs npm"
 fi

@@ -89,7 +89,8 @@ class Llama(nn.Module):
     def forward(self, idx):
         t = idx.shape[1]
         cos, sin = rope_tables(t, self.dim // self.heads)
-        mask = torch.full((t, t), float("-inf")).triu(1)
+        cos, sin = cos.to(idx.device), sin.to(idx.device)
+        mask = torch.full((t, t), float("-inf"), device=idx.device).triu(1)
         x = self.tok(idx)
         for blk in self.blocks:
             x = blk(x, cos, sin, mask)
