@@ -95,13 +95,36 @@ static void check_matmul(duet_type t, uint32_t n_in, uint32_t n_rows,
 	ref_matmul(t, w, n_in, n_rows, x, n_tok, want);
 	duet_status s = duet_vk_test_matmul(dev, t, w, n_in, n_rows, x, n_tok, y);
 	cr_assert_eq(s, DUET_OK, "%s", duet_last_error());
-	for (uint64_t i = 0; i < (uint64_t)n_tok * n_rows; i++) {
+	/* Exact up to summation order, except that Vulkan lets a division be
+	 * 2.5 ulp off: where the device's Q8 scale differs from the C one in
+	 * its last bit, an activation can land one quantum away (seen on an
+	 * H200: 1 output in ~16k off by 0.009). Such outliers may be at most
+	 * one quantum (max|x|/127 times max|w|) off, and rare. */
+	float wmax = 0.0f;
+	for (uint32_t o = 0; o < n_rows; o++) {
+		duet_dequantize_row(t, w + o * rb, row, n_in);
+		for (uint32_t i = 0; i < n_in; i++)
+			wmax = fmaxf(wmax, fabsf(row[i]));
+	}
+	float quantum = 3.0f / 127.0f * wmax;
+	uint64_t n_out = (uint64_t)n_tok * n_rows, outliers = 0;
+	bool q8 = duet_type_get(t)->dot_type == DUET_TYPE_Q8_0 ||
+		  duet_type_get(t)->dot_type == DUET_TYPE_Q8_1;
+	for (uint64_t i = 0; i < n_out; i++) {
 		float tol = 1e-4f * sqrtf((float)n_in) + 1e-5f * fabsf(want[i]);
-		cr_assert(fabsf(y[i] - want[i]) <= tol,
+		float err = fabsf(y[i] - want[i]);
+		if (err <= tol)
+			continue;
+		outliers++;
+		cr_assert(q8 && err <= tol + quantum,
 			  "%s n_in %u rows %u tokens %u: y[%llu] = %g, want %g",
 			  duet_type_name(t), n_in, n_rows, n_tok,
 			  (unsigned long long)i, y[i], want[i]);
 	}
+	cr_assert(outliers <= 1 + n_out / 1000, "%s n_in %u rows %u tokens %u: "
+		  "%llu of %llu outputs one activation quantum off",
+		  duet_type_name(t), n_in, n_rows, n_tok,
+		  (unsigned long long)outliers, (unsigned long long)n_out);
 	free(w);
 	free(row);
 	free(x);
