@@ -105,6 +105,37 @@ bool cli_f32(const char *cmd, const char *opt, const char *s, float lo,
 	return true;
 }
 
+char *cli_read_file(const char *path, size_t *n)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	if (!f)
+		return NULL;
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap + 1);
+	while (buf) {
+		size_t got = fread(buf + len, 1, cap - len, f);
+		len += got;
+		if (got == 0)
+			break;
+		if (len == cap) {
+			char *b = realloc(buf, (cap *= 2) + 1);
+			if (!b)
+				free(buf);
+			buf = b;
+		}
+	}
+	if (ferror(f)) {
+		free(buf);
+		buf = NULL;
+	}
+	if (f != stdin)
+		fclose(f);
+	if (buf)
+		buf[len] = '\0';
+	*n = len;
+	return buf;
+}
+
 bool cli_tokens(const char *cmd, const char *s, int32_t **out, uint32_t *n)
 {
 	size_t cap = strlen(s) / 2 + 1;

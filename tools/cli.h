@@ -47,6 +47,10 @@ bool cli_u64(const char *cmd, const char *opt, const char *s, uint64_t *out);
 bool cli_f32(const char *cmd, const char *opt, const char *s, float lo,
 	     float hi, float *out);
 
+/* Reads the file at path ("-": stdin) into a new NUL-terminated buffer
+ * (caller frees) and its length into *n; NULL when it cannot be read. */
+char *cli_read_file(const char *path, size_t *n);
+
 /* Parses "1,2,3" (commas and/or spaces) into a new array (*out, caller
  * frees) of *n token ids. */
 bool cli_tokens(const char *cmd, const char *s, int32_t **out, uint32_t *n);

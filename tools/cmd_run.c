@@ -244,26 +244,6 @@ out:
 				 s == DUET_OK ? CLI_OK : cli_fail(CMD, s));
 }
 
-/* Reads a whole file into a NUL-terminated malloc'd buffer. */
-static char *read_file(const char *path, size_t *n)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long len = -1;
-	if (f && fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 &&
-	    fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)len + 1)) &&
-	    fread(buf, 1, (size_t)len, f) == (size_t)len) {
-		buf[len] = '\0';
-		*n = (size_t)len;
-	} else {
-		free(buf);
-		buf = NULL;
-	}
-	if (f)
-		fclose(f);
-	return buf;
-}
-
 /* Tokenizes the text prompt, or the chat messages through the template. */
 static duet_status prompt_tokens(const run_opts *o, const duet_model *m,
 				 int32_t **ids, uint32_t *n)
@@ -271,7 +251,7 @@ static duet_status prompt_tokens(const run_opts *o, const duet_model *m,
 	size_t len = 0, count = 0;
 	char *file = NULL;
 	const char *text = o->user ? o->user : o->prompt;
-	if (o->file && !(file = read_file(o->file, &len)))
+	if (o->file && !(file = cli_read_file(o->file, &len)))
 		return DUET_ERR(DUET_E_IO, "cannot read '%s'", o->file);
 	if (file)
 		text = file;

@@ -5,17 +5,25 @@
 #include <string.h>
 
 #include "cli.h"
+#include "error.h"
 
 #define CMD "score"
 
 static const char usage_text[] =
-	"usage: duet score -m FILE --tokens IDS [--top K] [--json] [options]\n"
-	"  Feeds the whole sequence and reports, for every position, the K most\n"
-	"  likely next tokens with their logits, the NLL of the token that\n"
-	"  actually follows, and the mean NLL and perplexity over the sequence.\n"
+	"usage: duet score -m FILE (--tokens IDS | -f FILE | -p TEXT) [options]\n"
+	"  Teacher-forced evaluation: the mean NLL (nats/token) and perplexity\n"
+	"  of the sequence, and for every position the K most likely next\n"
+	"  tokens, their logits and the NLL of the token that follows.\n"
+	"  --tokens IDS     token ids (\"1,2,3\"), used as they are\n"
+	"  -f, --file FILE  text to tokenize (BOS added), \"-\" for stdin\n"
+	"  -p, --prompt T   text to tokenize (BOS added)\n"
+	"  -c, --ctx-size N score in consecutive windows of N tokens, each from\n"
+	"                   an empty cache (default: the whole sequence at once)\n"
 	"  --top K          candidates per position (default 5)\n"
-	"  --json           one JSON object: nll, perplexity, positions[] (each\n"
-	"                   with pos, token, next, nll and top[] of {id, logit})\n"
+	"  --positions      print every position (default with --tokens only)\n"
+	"  --json           one JSON object: n_tokens, n_predictions, windows,\n"
+	"                   nll, perplexity and, with positions, positions[]\n"
+	"                   (pos, token, next, nll, top[] of {id, logit})\n"
 	"  -b, --batch-size N   tokens per forward pass (default 64)\n"
 	"  -t, --threads N      CPU threads\n"
 	"";
@@ -52,24 +60,24 @@ static double nll_of(const float *l, uint32_t n, int32_t target)
 	return -((double)l[target] - max - log(sum));
 }
 
-static void report(const int32_t *tok, uint32_t n, const float *logits,
-		   uint32_t n_vocab, uint32_t k, bool json)
+/* Prints the positions of one window (tok[0..n), global index `base`) and
+ * returns the sum of the NLL of its n - 1 predictions. */
+static double report_window(const int32_t *tok, uint32_t n, uint32_t base,
+			    const float *logits, uint32_t n_vocab, uint32_t k,
+			    bool json, bool positions, cand *c)
 {
-	cand *c = malloc(k * sizeof *c);
 	double total = 0;
-	if (!c)
-		return;
-	if (json)
-		printf("{\"n_tokens\":%u,\"positions\":[", n);
 	for (uint32_t i = 0; i < n; i++) {
 		const float *l = logits + (uint64_t)i * n_vocab;
-		top_k(l, n_vocab, k, c);
 		double nll = i + 1 < n ? nll_of(l, n_vocab, tok[i + 1]) : NAN;
 		if (i + 1 < n)
 			total += nll;
+		if (!positions)
+			continue;
+		top_k(l, n_vocab, k, c);
 		if (json) {
-			printf("%s{\"pos\":%u,\"token\":%d,\"next\":", i ? "," : "", i,
-			       tok[i]);
+			printf("%s{\"pos\":%u,\"token\":%d,\"next\":", base + i ? "," : "",
+			       base + i, tok[i]);
 			if (i + 1 < n)
 				printf("%d", tok[i + 1]);
 			else
@@ -84,7 +92,7 @@ static void report(const int32_t *tok, uint32_t n, const float *logits,
 			}
 			printf("]}");
 		} else {
-			printf("%5u %7d", i, tok[i]);
+			printf("%5u %7d", base + i, tok[i]);
 			if (i + 1 < n)
 				printf(" -> %7d  nll %8.4f ", tok[i + 1], nll);
 			else
@@ -94,25 +102,85 @@ static void report(const int32_t *tok, uint32_t n, const float *logits,
 			putchar('\n');
 		}
 	}
-	double mean = n > 1 ? total / (n - 1) : NAN;
+	return total;
+}
+
+/* Tokenizes text (BOS added) into a new array. */
+static duet_status text_tokens(const duet_model *m, const char *text, size_t len,
+			       int32_t **out, uint32_t *n)
+{
+	size_t cap = len + 8, count = 0;
+	int32_t *ids = malloc(cap * sizeof *ids);
+	if (!ids)
+		return DUET_E_NOMEM;
+	duet_status s = duet_tokenize(m, text, len, true, false, ids, cap, &count);
+	if (s == DUET_OK && count > UINT32_MAX)
+		s = DUET_ERR(DUET_E_INVAL, "text too long: %zu tokens", count);
+	if (s != DUET_OK) {
+		free(ids);
+		return s;
+	}
+	*out = ids;
+	*n = (uint32_t)count;
+	return DUET_OK;
+}
+
+/* Scores tok[0..n) in windows of `win` tokens; prints positions and the
+ * summary. */
+static duet_status score(duet_context *ctx, const int32_t *tok, uint32_t n,
+			 uint32_t win, uint32_t n_vocab, uint32_t k, bool json,
+			 bool positions)
+{
+	cand *c = malloc(k * sizeof *c);
+	if (!c)
+		return DUET_E_NOMEM;
+	double total = 0;
+	uint32_t preds = 0, windows = 0;
+	duet_status s = DUET_OK;
+	if (json)
+		printf("{\"n_tokens\":%u%s", n, positions ? ",\"positions\":[" : "");
+	for (uint32_t off = 0; off < n && s == DUET_OK; off += win) {
+		uint32_t len = n - off < win ? n - off : win;
+		if (len < 2 && windows > 0)
+			break; /* a lone last token predicts nothing */
+		const float *logits;
+		duet_context_truncate(ctx, 0);
+		s = duet_context_eval(ctx, tok + off, len, true, &logits);
+		if (s != DUET_OK)
+			break;
+		total += report_window(tok + off, len, off, logits, n_vocab, k, json,
+				       positions, c);
+		preds += len - 1;
+		windows++;
+	}
+	free(c);
+	if (s != DUET_OK) {
+		if (json)
+			printf("%s}\n", positions ? "]" : "");
+		return s;
+	}
+	double mean = preds ? total / preds : NAN;
 	if (json) {
-		printf("],\"nll\":");
+		printf("%s,\"n_predictions\":%u,\"windows\":%u,\"nll\":",
+		       positions ? "]" : "", preds, windows);
 		json_num(stdout, mean);
 		printf(",\"perplexity\":");
 		json_num(stdout, exp(mean));
 		printf("}\n");
-	} else if (n > 1) {
-		printf("mean nll %.6f over %u predictions, perplexity %.4f\n", mean,
-		       n - 1, exp(mean));
+	} else if (preds) {
+		printf("mean nll %.6f over %u predictions in %u window%s, perplexity %.4f\n",
+		       mean, preds, windows, windows == 1 ? "" : "s", exp(mean));
 	} else {
 		printf("one token: nothing to predict, no nll\n");
 	}
-	free(c);
+	return DUET_OK;
 }
 
 int cmd_score(int argc, char **argv)
 {
-	const char *model = NULL, *tokens = NULL;
+	const char *model = NULL, *tokens = NULL, *file = NULL, *prompt = NULL;
+	bool positions = false;
+	uint32_t win = 0;
 	cli_backend be = { 0 };
 	uint32_t k = 5;
 	bool json = false;
@@ -129,6 +197,10 @@ int cmd_score(int argc, char **argv)
 			json = true;
 			continue;
 		}
+		if (cli_is(a, "--positions", NULL)) {
+			positions = true;
+			continue;
+		}
 		int bo = cli_backend_option(CMD, argc, argv, &i, &be);
 		if (bo < 0)
 			return CLI_USAGE;
@@ -140,6 +212,9 @@ int cmd_score(int argc, char **argv)
 			return CLI_USAGE;
 		if (cli_is(a, "-m", "--model")) model = v;
 		else if (cli_is(a, "--tokens", NULL)) tokens = v;
+		else if (cli_is(a, "-f", "--file")) file = v;
+		else if (cli_is(a, "-p", "--prompt")) prompt = v;
+		else if (cli_is(a, "-c", "--ctx-size")) ok = cli_u32(CMD, a, v, 2, 1u << 20, &win);
 		else if (cli_is(a, "--top", NULL)) ok = cli_u32(CMD, a, v, 1, 1000, &k);
 		else if (cli_is(a, "-b", "--batch-size"))
 			ok = cli_u32(CMD, a, v, 1, 1u << 16, &co.n_batch);
@@ -151,31 +226,43 @@ int cmd_score(int argc, char **argv)
 		if (!ok)
 			return CLI_USAGE;
 	}
-	if (!model || !tokens)
-		return cli_error(CMD, CLI_USAGE, "-m FILE and --tokens IDS are required");
-	int32_t *tok;
-	uint32_t n;
-	if (!cli_tokens(CMD, tokens, &tok, &n))
-		return CLI_USAGE;
+	if (!model || (!!tokens + !!file + !!prompt) != 1)
+		return cli_error(CMD, CLI_USAGE, "give -m FILE and one of --tokens IDS, "
+				 "-f FILE, -p TEXT");
+	int32_t *tok = NULL;
+	uint32_t n = 0;
+	if (tokens) {
+		if (!cli_tokens(CMD, tokens, &tok, &n))
+			return CLI_USAGE;
+		positions = true;
+	}
 	duet_model *m = NULL;
 	duet_context *ctx = NULL;
 	duet_device *dev = NULL;
-	const float *logits;
-	co.n_ctx = n;
 	duet_status s = duet_model_load(model, NULL, &m);
+	if (s == DUET_OK && !tokens) {
+		size_t len = prompt ? strlen(prompt) : 0;
+		char *text = prompt ? NULL : cli_read_file(file, &len);
+		if (!prompt && !text)
+			s = DUET_ERR(DUET_E_IO, "cannot read '%s'", file);
+		else
+			s = text_tokens(m, prompt ? prompt : text, len, &tok, &n);
+		free(text);
+	}
 	if (s != DUET_OK) {
+		duet_model_destroy(m);
 		free(tok);
 		return cli_fail(CMD, s);
 	}
+	if (!win || win > n)
+		win = n;
+	co.n_ctx = win;
 	int rc = cli_context(CMD, m, &be, &co, &dev, &ctx);
 	if (rc == CLI_OK) {
-		s = duet_context_eval(ctx, tok, n, true, &logits);
-		if (s == DUET_OK) {
-			duet_model_info info;
-			duet_model_get_info(m, &info);
-			report(tok, n, logits, info.n_vocab,
-			       k < info.n_vocab ? k : info.n_vocab, json);
-		}
+		duet_model_info info;
+		duet_model_get_info(m, &info);
+		s = score(ctx, tok, n, win, info.n_vocab, k < info.n_vocab ? k : info.n_vocab,
+			  json, positions);
 		rc = cli_context_close(CMD, ctx, dev,
 				       s == DUET_OK ? CLI_OK : cli_fail(CMD, s));
 	}

@@ -18,31 +18,6 @@ static const char usage_text[] =
 	"  --special   turn control-token texts such as <|im_start|> into ids\n";
 
 /* Reads a whole file (or stdin for "-") into a malloc'd buffer. */
-static char *slurp(const char *path, size_t *n)
-{
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	if (!f)
-		return NULL;
-	size_t cap = 1 << 16, len = 0;
-	char *buf = malloc(cap);
-	while (buf) {
-		size_t got = fread(buf + len, 1, cap - len, f);
-		len += got;
-		if (got == 0)
-			break;
-		if (len == cap) {
-			char *b = realloc(buf, cap *= 2);
-			if (!b)
-				free(buf);
-			buf = b;
-		}
-	}
-	if (f != stdin)
-		fclose(f);
-	*n = len;
-	return buf;
-}
-
 static void print_pieces(const duet_model *m, const int32_t *ids, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -89,7 +64,7 @@ int cmd_tokenize(int argc, char **argv)
 	if (!model || !prompt == !file)
 		return cli_error(CMD, CLI_USAGE, "give -m FILE and one of -p TEXT, -f FILE");
 	size_t len = 0;
-	char *text = prompt ? strdup(prompt) : slurp(file, &len);
+	char *text = prompt ? strdup(prompt) : cli_read_file(file, &len);
 	if (!text)
 		return cli_error(CMD, CLI_FAIL, "cannot read '%s'", file ? file : "prompt");
 	if (prompt)

@@ -2,7 +2,9 @@
 """Export a trained checkpoint to GGUF (llama architecture, the vocabulary
 as a SentencePiece-style tokenizer) in F16 or Q8_0.
 
-usage: export_gguf.py --data DIR NAME --type f16|q8_0 -o OUT.gguf
+usage: export_gguf.py --data DIR NAME [--stem STEM] --type f16|q8_0 -o OUT.gguf
+
+Reads DIR/STEM.pt (STEM defaults to NAME, as train.py --out).
 
 Matrices are stored as F16 or Q8_0 (blocks of 32: an f16 scale
 max|x|/127 and 32 int8 values rounded half away from zero, llama.cpp's
@@ -105,8 +107,9 @@ def main():
     ap.add_argument("name", choices=sorted(model.CONFIGS))
     ap.add_argument("--type", choices=["f16", "q8_0"], default="f16")
     ap.add_argument("-o", "--out", required=True)
+    ap.add_argument("--stem")
     args = ap.parse_args()
-    ck = torch.load(os.path.join(args.data, args.name + ".pt"))
+    ck = torch.load(os.path.join(args.data, (args.stem or args.name) + ".pt"))
     sd = {k: v.numpy() for k, v in ck["state"].items()}
     cfg = ck["config"]
     pieces, scores, types = data.load_vocab(os.path.join(args.data, "vocab.json"))

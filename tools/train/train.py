@@ -26,7 +26,7 @@ import data
 import model
 
 DEFAULTS = {  # steps, peak learning rate (batches of BATCH x SEQ tokens)
-    "slm": (1600, 3e-3),
+    "slm": (800, 3e-3),
     "llm": (1500, 1.5e-3),
 }
 SEQ, BATCH, WARMUP = 256, 16, 100
