@@ -12,6 +12,7 @@
 
 #include "duet/duet.h"
 #include "json.h"
+#include "models.h"
 #include "proc.h"
 
 static json *golden(char **text)
@@ -138,16 +139,6 @@ Test(austen, greedy_continuations_match_golden_cpu, .timeout = 300)
 Test(austen, heldout_nll_matches_trainer_cpu, .timeout = 300)
 {
 	check_heldout(NULL);
-}
-
-/* Skips (visibly) where the machine has no Vulkan device. */
-static void need_vulkan(void)
-{
-	duet_device *d;
-	duet_device_options o = { .cache_dir = "" };
-	if (duet_device_open(&o, &d) != DUET_OK)
-		cr_skip_test("no Vulkan device: %s", duet_last_error());
-	duet_device_close(d);
 }
 
 Test(gpu_austen, greedy_continuations_match_golden_cpu_kernels, .timeout = 600)

@@ -13,6 +13,7 @@
 #include "duet/duet.h"
 #include "gguf.h"
 #include "json.h"
+#include "models.h"
 #include "proc.h"
 #include "quant.h"
 
@@ -171,16 +172,6 @@ static void check_all(backend_args be)
 Test(oracle, every_model_matches_llama_cpp, .timeout = 600)
 {
 	check_all((backend_args){ "cpu", NULL });
-}
-
-/* Skips (visibly) where the machine has no Vulkan device. */
-static void need_vulkan(void)
-{
-	duet_device *d;
-	duet_device_options o = { .cache_dir = "" };
-	if (duet_device_open(&o, &d) != DUET_OK)
-		cr_skip_test("no Vulkan device: %s", duet_last_error());
-	duet_device_close(d);
 }
 
 Test(gpu_oracle, every_model_matches_llama_cpp_cpu_kernels, .timeout = 900)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "duet/duet.h"
 #include "gguf.h"
 #include "proc.h"
 #include "quant.h"
@@ -83,4 +84,13 @@ void edit_model(const char *src, const char *dst, const model_edit *e)
 	cr_assert_eq(duet_gguf_writer_write_file(w, dst), DUET_OK);
 	duet_gguf_writer_destroy(w);
 	duet_gguf_destroy(g);
+}
+
+void need_vulkan(void)
+{
+	duet_device *d;
+	duet_device_options o = { .cache_dir = "" };
+	if (duet_device_open(&o, &d) != DUET_OK)
+		cr_skip_test("no Vulkan device: %s", duet_last_error());
+	duet_device_close(d);
 }

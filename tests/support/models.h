@@ -31,4 +31,8 @@ typedef struct model_edit {
 /* Copies src to dst with the edit applied. */
 void edit_model(const char *src, const char *dst, const model_edit *e);
 
+/* Skips the calling Criterion test (visibly, with the reason) where the
+ * machine has no usable Vulkan device. */
+void need_vulkan(void);
+
 #endif
