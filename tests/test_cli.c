@@ -152,6 +152,36 @@ Test(cli, score_reports_json_with_nll_and_positions, .init = make_small_model,
 	proc_free(&r);
 }
 
+/* Windows: each starts from an empty cache, so scoring 1,7,7,42,9,3,5 in
+ * windows of 3 equals scoring the windows one by one; a lone last token
+ * predicts nothing. */
+Test(cli, score_windows_are_independent, .init = make_small_model,
+     .fini = drop_small_model)
+{
+	proc_result r = RUN("score", "-m", model, "--tokens", "1,7,7,42,9,3,5", "-c", "3",
+			    "--json", "--backend", "cpu");
+	cr_assert_eq(r.exit_code, 0, "%s", r.err);
+	json *j = json_parse(r.out);
+	cr_assert_not_null(j, "invalid JSON: %s", r.out);
+	cr_assert_eq(json_get(j, "windows")->num, 2);
+	cr_assert_eq(json_get(j, "n_predictions")->num, 4);
+	const char *parts[2] = { "1,7,7", "42,9,3" };
+	double sum = 0;
+	for (int w = 0; w < 2; w++) {
+		proc_result p = RUN("score", "-m", model, "--tokens", parts[w], "--json",
+				    "--backend", "cpu");
+		cr_assert_eq(p.exit_code, 0, "%s", p.err);
+		json *pj = json_parse(p.out);
+		cr_assert_not_null(pj);
+		sum += 2 * json_get(pj, "nll")->num;
+		json_free(pj);
+		proc_free(&p);
+	}
+	cr_assert_float_eq(json_get(j, "nll")->num, sum / 4, 1e-6);
+	json_free(j);
+	proc_free(&r);
+}
+
 Test(cli, inspect_reads_every_oracle_file)
 {
 	const char *sub[] = { "models", "tokenizer" };

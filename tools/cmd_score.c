@@ -18,7 +18,7 @@ static const char usage_text[] =
 	"  -f, --file FILE  text to tokenize (BOS added), \"-\" for stdin\n"
 	"  -p, --prompt T   text to tokenize (BOS added)\n"
 	"  -c, --ctx-size N score in consecutive windows of N tokens, each from\n"
-	"                   an empty cache (default: the whole sequence at once)\n"
+	"                   an empty cache (default: the model's trained context)\n"
 	"  --top K          candidates per position (default 5)\n"
 	"  --positions      print every position (default with --tokens only)\n"
 	"  --json           one JSON object: n_tokens, n_predictions, windows,\n"
@@ -254,13 +254,17 @@ int cmd_score(int argc, char **argv)
 		free(tok);
 		return cli_fail(CMD, s);
 	}
-	if (!win || win > n)
+	duet_model_info info;
+	duet_model_get_info(m, &info);
+	/* like llama.cpp's perplexity: windows of the trained context unless
+	 * -c says otherwise */
+	if (!win)
+		win = info.n_ctx_train ? info.n_ctx_train : n;
+	if (win > n)
 		win = n;
 	co.n_ctx = win;
 	int rc = cli_context(CMD, m, &be, &co, &dev, &ctx);
 	if (rc == CLI_OK) {
-		duet_model_info info;
-		duet_model_get_info(m, &info);
 		s = score(ctx, tok, n, win, info.n_vocab, k < info.n_vocab ? k : info.n_vocab,
 			  json, positions);
 		rc = cli_context_close(CMD, ctx, dev,

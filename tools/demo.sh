@@ -7,7 +7,13 @@ set -eu
 cd "$(dirname "$0")/.."
 . tools/deps.sh
 duet_need_packages $DUET_BUILD_PACKAGES
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUET_BUILD_TESTS=OFF >/dev/null
+# a build directory configured before (by tools/test.sh, say) keeps its
+# options: switching its tests off would leave stale test binaries there
+if [ -f build/CMakeCache.txt ]; then
+	cmake -S . -B build >/dev/null
+else
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUET_BUILD_TESTS=OFF >/dev/null
+fi
 cmake --build build -j "$(duet_jobs)" --target duet
 duet=build/duet
 prompt=${DUET_DEMO_PROMPT:-"It is a truth universally acknowledged, that"}
