@@ -17,15 +17,21 @@ typedef enum vk_recipe_kind {
 	BY_TOKENS = 1, /* x = n_tok */
 	BY_HEADS = 2,  /* x = ceil(n_tok * n_head / per) */
 	BY_TILES = 3,  /* x = fixed, y = ceil(n_tok / per) */
+	/* x = fixed, y = whole tiles of `per` tokens in the tokens left past
+	 * the last whole tile of `upper` (all tokens when upper is 0), or
+	 * ceil of that when `last` */
+	BY_LEVEL = 4,
 } vk_recipe_kind;
 
 typedef struct vk_recipe {
 	vk_recipe_kind kind;
 	uint32_t fixed;
 	uint32_t per;
+	uint32_t upper; /* BY_LEVEL */
+	bool last;      /* BY_LEVEL */
 } vk_recipe;
 
-#define VK_MAX_RECIPES 1024
+#define VK_MAX_RECIPES 4080 /* the step block stays within 64 KiB */
 #define VK_MAX_TAILS 1024
 #define VK_STEP_BYTES (256 + 16 * VK_MAX_RECIPES)
 
@@ -111,6 +117,7 @@ typedef struct rec {
 	vk_op *ops;
 	uint32_t n_ops, cap_ops;
 	uint32_t n_tails;
+	bool sibling; /* the next dispatch writes beside the last: no barrier */
 } rec;
 
 
@@ -121,6 +128,9 @@ void duet_vkr_dispatch(rec *r, const char *kernel, const uint32_t *spec,
 		       uint32_t n_spec, const duet_vk_range *b, uint32_t n,
 		       uint32_t written, const void *pc, uint32_t pc_bytes,
 		       uint32_t groups, const vk_recipe *recipe, const char *lbl);
+
+/* The y group count of recipe rc for a step of n_tok tokens. */
+uint32_t duet_vkr_recipe_y(const vk_recipe *rc, uint32_t n_tok);
 
 /* Writes every indirect slot of p for a step of n_tok tokens. */
 void duet_vkr_write_recipes(vk_plan *p, uint32_t n_tok, uint32_t n_head);

@@ -70,7 +70,9 @@ void duet_vkr_dispatch(rec *r, const char *kernel, const uint32_t *spec,
 	r->s = duet_vk_kernel_get(r->x->d, kernel, spec, n_spec, &k);
 	if (r->s != DUET_OK)
 		return;
-	hazard(r, b, n, written);
+	if (!r->sibling)
+		hazard(r, b, n, written);
+	r->sibling = false;
 	uint32_t g[3] = { groups, 1, 1 };
 	duet_vk_range args = { 0 };
 	if (recipe) {
@@ -86,6 +88,16 @@ void duet_vkr_dispatch(rec *r, const char *kernel, const uint32_t *spec,
 				    recipe ? &args : NULL, lbl);
 }
 
+uint32_t duet_vkr_recipe_y(const vk_recipe *rc, uint32_t n_tok)
+{
+	if (rc->kind == BY_TILES)
+		return (n_tok + rc->per - 1) / rc->per;
+	if (rc->kind != BY_LEVEL)
+		return 1;
+	uint32_t left = rc->upper ? n_tok % rc->upper : n_tok;
+	return rc->last ? (left + rc->per - 1) / rc->per : left / rc->per;
+}
+
 void duet_vkr_write_recipes(vk_plan *p, uint32_t n_tok, uint32_t n_head)
 {
 	uint32_t *slot = (uint32_t *)((char *)p->step.map + 256);
@@ -94,7 +106,7 @@ void duet_vkr_write_recipes(vk_plan *p, uint32_t n_tok, uint32_t n_head)
 		slot[0] = rc->kind == BY_TOKENS ? n_tok
 			  : rc->kind == BY_HEADS ? (n_tok * n_head + rc->per - 1) / rc->per
 						 : rc->fixed;
-		slot[1] = rc->kind == BY_TILES ? (n_tok + rc->per - 1) / rc->per : 1;
+		slot[1] = duet_vkr_recipe_y(rc, n_tok);
 		slot[2] = 1;
 	}
 }
@@ -136,13 +148,24 @@ static void tail_bind(rec *r, const vk_tail *t, duet_vk_range b[3],
  *   gpu      mm_gpu: a workgroup of 64 threads per R rows x T tokens;
  *   cpu, one token   mm_cpu: R = 8, 16 or 32 rows per invocation (by the
  *                    matrix height), 8 invocations per workgroup;
- *   cpu, batches     mm_cpu_tok: 8 tokens per workgroup, R = 8, 16 or 32
- *                    rows (by the matrix height). */
+ *   cpu, batches     mm_cpu_tok: workgroups of 8 invocations, each of T
+ *                    tokens, in levels (one dispatch each): T = 4 with
+ *                    R = 8 or 16 rows over whole tiles of 32 tokens (when
+ *                    the graph's batch has one), then T = 1 with R = 8,
+ *                    16 or 32 (by the matrix height) over the rest. */
+#define MM_LEVELS 2
+
+typedef struct mm_level {
+	uint32_t T, R; /* tokens per invocation, rows per workgroup */
+} mm_level;
+
 typedef struct mm_shape {
 	char name[32];
 	uint32_t spec[7];
 	uint32_t rows_per_group; /* rows one workgroup covers */
 	uint32_t tok_per_group;  /* tokens one workgroup covers (0: all) */
+	uint32_t n_levels;       /* mm_cpu_tok: its dispatches */
+	mm_level level[MM_LEVELS];
 } mm_shape;
 
 static void shape_for(const rec *r, const vk_mat *mat, const mm_out *o,
@@ -172,9 +195,17 @@ static void shape_for(const rec *r, const vk_mat *mat, const mm_out *o,
 		 * workgroup amortize the activation loads too (m25 Q4_0 pp:
 		 * 382 -> 453 t/s from R 8 to 32) while 8 row groups remain */
 		uint32_t R = mat->n_rows >= 32 * 8 ? 32 : mat->n_rows >= 16 * 8 ? 16 : 8;
-		sh->spec[0] = 8, sh->spec[1] = R, sh->spec[3] = o->epi;
+		sh->spec[0] = 8, sh->spec[3] = o->epi;
 		sh->rows_per_group = R;
-		sh->tok_per_group = 8;
+		/* several tokens per invocation unpack each weight once for
+		 * all of them (m130 F16 pp128: 73 -> 110 t/s with T = 4), but
+		 * tokens past the step's last would be computed in vain, so
+		 * only whole tiles take T = 4. R x T stays at 64 or less:
+		 * lavapipe compiles the unrolled body in time that grows
+		 * with it (T = 8 was 4% faster and compiled twice as long) */
+		if (r->p->n_batch >= 32)
+			sh->level[sh->n_levels++] = (mm_level){ 4, R < 16 ? R : 16 };
+		sh->level[sh->n_levels++] = (mm_level){ 1, R };
 	}
 }
 
@@ -228,10 +259,25 @@ void duet_vkr_mm(rec *r, const vk_mat *mat, const mm_out *o,
 		sh.spec[6] = has_tail ? tail->dot : 0;
 		uint32_t written = 1u << 2 | (qkv ? 3u << 6 : 0) |
 				   (has_tail ? 5u << 10 : 0);
-		vk_recipe tiles = { BY_TILES, gx, sh.tok_per_group };
-		duet_vkr_dispatch(r, sh.name, sh.spec, 7, b, mod->n_bindings,
-				  written, &pc, sizeof pc, gx,
-				  sh.tok_per_group ? &tiles : NULL, lbl);
+		if (!sh.n_levels) {
+			vk_recipe tiles = { BY_TILES, gx, sh.tok_per_group, 0, false };
+			duet_vkr_dispatch(r, sh.name, sh.spec, 7, b, mod->n_bindings,
+					  written, &pc, sizeof pc, gx,
+					  sh.tok_per_group ? &tiles : NULL, lbl);
+			continue;
+		}
+		/* the levels write apart from each other: one barrier first */
+		for (uint32_t l = 0; l < sh.n_levels; l++) {
+			const mm_level *lv = &sh.level[l];
+			uint32_t upper = l ? 8 * sh.level[l - 1].T : 0;
+			uint32_t lgx = (part->n_rows + lv->R - 1) / lv->R;
+			vk_recipe rc = { BY_LEVEL, lgx, 8 * lv->T, upper,
+					 l + 1 == sh.n_levels };
+			sh.spec[1] = lv->R, sh.spec[2] = lv->T, sh.spec[4] = upper;
+			r->sibling = l > 0;
+			duet_vkr_dispatch(r, sh.name, sh.spec, 7, b, mod->n_bindings,
+					  written, &pc, sizeof pc, lgx, &rc, lbl);
+		}
 	}
 	if (!mod && r->s == DUET_OK)
 		r->s = DUET_ERR(DUET_E_NOT_FOUND, "no kernel %s in this build", sh.name);
@@ -255,7 +301,7 @@ void duet_vkr_prep_emit(rec *r, const duet_vk_range *in,
 	duet_vk_range b[4] = { *in, r->p->act, *nw, r->p->step };
 	bool many = r->p->n_batch > 1 && !pc->take_last;
 	bool f64 = duet_vk_device_get_caps(r->x->d)->float64;
-	vk_recipe by_tok = { BY_TOKENS, 0, 1 };
+	vk_recipe by_tok = { BY_TOKENS, 0, 1, 0, false };
 	duet_vkr_dispatch(r, f64 ? "norm_quant_f64" : "norm_quant", spec, 3, b, 4,
 			  1u << 1, pc, sizeof *pc, 1, many ? &by_tok : NULL, lbl);
 }
@@ -284,7 +330,7 @@ void duet_vkr_attn(rec *r, const duet_gnode *n, const vk_tail *tail,
 	uint32_t per = x->gpu ? 1 : wg, groups = (a->n_head + per - 1) / per;
 	pc.tail.n_groups = groups;
 	uint32_t spec[7] = { wg, a->head_dim, wg, 0, 0, 0, tail ? tail->dot : 0 };
-	vk_recipe heads = { BY_HEADS, 0, per };
+	vk_recipe heads = { BY_HEADS, 0, per, 0, false };
 	uint32_t written = 1u << 3 | (tail && tail->p.kind ? 5u << 10 : 0);
 	duet_vkr_dispatch(r, x->gpu ? "attn_gpu" : "attn_cpu", spec, 7, b, 13,
 			  written, &pc, sizeof pc, groups, many ? &heads : NULL, lbl);
@@ -297,7 +343,7 @@ void duet_vkr_argmax(rec *r, const char *lbl)
 	struct duet_pc_argmax pc = { nv, nv, r->p->logits_rows };
 	uint32_t wg = r->x->gpu ? 64 : 8, spec[2] = { wg, wg };
 	duet_vk_range b[2] = { r->p->logits, r->p->ids };
-	vk_recipe by_tok = { BY_TOKENS, 0, 1 };
+	vk_recipe by_tok = { BY_TOKENS, 0, 1, 0, false };
 	duet_vkr_dispatch(r, "argmax", spec, 2, b, 2, 1u << 1, &pc, sizeof pc, 1,
 			  last ? NULL : &by_tok, lbl);
 }

@@ -29,6 +29,8 @@ uvec4 wfetch(uint texel) { return texelFetch(W, int(texel)); }
 vec4 xfetch4(uint i) { return X4[i >> 2]; }
 float xfetch(uint i) { return X4[i >> 2][i & 3u]; }
 
+uint tok_x(uint t) { return 0; }
+
 #include "wtypes.glsl"
 #include "epilogue.glsl"
 #define TAIL_IN(i) Y[pc.y_off + (i)]
@@ -41,7 +43,7 @@ void main()
 		float acc[R][T];
 		[[unroll]] for (uint r = 0; r < R; r++)
 			acc[r][0] = 0.0;
-		ROW_DOTS(acc, 0, r0, 0, 0, 1);
+		ROW_DOTS(acc, r0, 0, 1);
 		EPILOGUE(acc, r0, 0, 1);
 	}
 	run_tail();

@@ -1,16 +1,20 @@
 #version 450
 // Matrix-matrix kernel (prefill, speculative verification) for
 // CPU-executed Vulkan: the lanes of a workgroup are tokens and share every
-// weight, so each weight is fetched and unpacked once per eight tokens
-// (uniform addresses), while each lane gathers its own activations
-// through a texel buffer. A workgroup owns R rows.
+// weight, so each weight is fetched and unpacked once per eight lanes
+// (uniform addresses) and used for each lane's T tokens, while each lane
+// gathers its own activations through a texel buffer. A workgroup owns R
+// rows and 8 T tokens.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 
 layout(local_size_x_id = 0) in;             // tokens per workgroup
 layout(constant_id = 1) const uint R = 8;   // rows per workgroup
+layout(constant_id = 2) const uint T = 1;   // tokens per invocation
 layout(constant_id = 3) const uint EPI = 0; // DUET_EPI_*
-const uint T = 1;                           // one token per invocation
+// tokens in a tile of the level dispatched before this one (0: none):
+// this dispatch starts past the step's last whole tile of U tokens
+layout(constant_id = 4) const uint U = 0;
 
 #include "common.glsl"
 
@@ -33,17 +37,24 @@ float xfetch(uint i) { return X[i]; }
 #include "wtypes.glsl"
 #include "epilogue.glsl"
 
+uint n_tok, tok; // this invocation's first token
+
+// Activations of token tok + t; tokens past the last repeat it (their
+// results are not stored).
+uint tok_x(uint t) { return min(tok + t, n_tok - 1) * pc.x_stride; }
+
 void main()
 {
-	uint n_tok = pc.take_last != 0 ? 1 : step.n_tok;
-	uint tok = gl_WorkGroupID.y * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
+	n_tok = pc.take_last != 0 ? 1 : step.n_tok;
+	tok = (U != 0 ? n_tok / U * U : 0) +
+	      (gl_WorkGroupID.y * gl_WorkGroupSize.x + gl_LocalInvocationID.x) * T;
 	uint r0 = gl_WorkGroupID.x * R;
 	if (tok >= n_tok || r0 >= pc.n_rows)
 		return;
-	uint xo = tok * pc.x_stride;
 	float acc[R][T];
 	[[unroll]] for (uint r = 0; r < R; r++)
-		acc[r][0] = 0.0;
-	ROW_DOTS(acc, 0, r0, xo, 0, 1);
-	EPILOGUE(acc, r0, tok, tok + 1);
+		[[unroll]] for (uint t = 0; t < T; t++)
+			acc[r][t] = 0.0;
+	ROW_DOTS(acc, r0, 0, 1);
+	EPILOGUE(acc, r0, tok, n_tok);
 }

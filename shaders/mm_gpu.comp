@@ -31,6 +31,10 @@ uvec4 wfetch(uint texel) { return WQ[texel]; }
 vec4 xfetch4(uint i) { return X4[i >> 2]; }
 float xfetch(uint i) { return X4[i >> 2][i & 3u]; }
 
+uint n_tok, t0; // this workgroup's first token
+
+uint tok_x(uint t) { return min(t0 + t, n_tok - 1) * pc.x_stride; }
+
 #include "wtypes.glsl"
 #include "epilogue.glsl"
 #define TAIL_IN(i) Y[pc.y_off + (i)]
@@ -44,18 +48,15 @@ void main()
 	uint r0 = gl_WorkGroupID.x * R, tid = gl_LocalInvocationID.x;
 	if (r0 >= pc.n_rows)
 		return;
-	uint n_tok = pc.take_last != 0 ? 1 : step.n_tok;
-	uint t0 = gl_WorkGroupID.y * T;
+	n_tok = pc.take_last != 0 ? 1 : step.n_tok;
+	t0 = gl_WorkGroupID.y * T;
 	if (t0 >= n_tok)
 		return;
 	float acc[R][T];
 	[[unroll]] for (uint r = 0; r < R; r++)
 		[[unroll]] for (uint t = 0; t < T; t++)
 			acc[r][t] = 0.0;
-	[[unroll]] for (uint t = 0; t < T; t++) {
-		uint xo = min(t0 + t, n_tok - 1) * pc.x_stride;
-		ROW_DOTS(acc, t, r0, xo, tid, WG);
-	}
+	ROW_DOTS(acc, r0, tid, WG);
 	// one subgroup sum per (row, token), then across subgroups
 	[[unroll]] for (uint r = 0; r < R; r++)
 		[[unroll]] for (uint t = 0; t < T; t++) {

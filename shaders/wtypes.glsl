@@ -336,36 +336,45 @@ void fetch_unit(uint gt, uint u, out uvec4 v[UNIT_TX])
 		v[i] = wfetch(gt + HDR_TX + u * UNIT_TX + i);
 }
 
-// Adds to acc[r][t] (r < R) the dot products of rows r0 + r (of the part)
-// with the token whose activations start at float xo, over groups g0,
-// g0 + gstep, ... Rows past the part repeat its last row (their results
-// are not stored). A macro: GLSL cannot pass spec-constant-sized arrays.
-#define ROW_DOTS(acc, t, r0, xo, g0, gstep)                                      \
+// Adds to acc[r][t] (r < R, t < T) the dot products of rows r0 + r (of
+// the part) with token t, whose activations start at float tok_x(t) (a
+// function of the includer), over groups g0, g0 + gstep, ...: each weight
+// unit is fetched and unpacked once for all T tokens. Rows past the part
+// repeat its last row (their results are not stored). A macro: GLSL
+// cannot pass spec-constant-sized arrays.
+#define ROW_DOTS(acc, r0, g0, gstep)                                             \
 	for (uint g = g0; g < pc.n_in / 256; g += gstep) {                         \
-		float D[8], S[8];                                                  \
-		int isum[R];                                                       \
+		float D[T][8], S[T][8];                                            \
+		int isum[R][T];                                                    \
 		uvec4 hr[R][HDR_N];                                                \
-		act_group(xo, pc.n_in, g, D, S);                                   \
+		[[unroll]] for (uint t = 0; t < T; t++)                            \
+			act_group(tok_x(t), pc.n_in, g, D[t], S[t]);            \
 		[[unroll]] for (uint r = 0; r < R; r++) {                          \
-			isum[r] = 0;                                               \
+			[[unroll]] for (uint t = 0; t < T; t++)                    \
+				isum[r][t] = 0;                                    \
 			fetch_header(min(r0 + r, pc.n_rows - 1) * pc.w_row_texels + \
 				     g * GROUP_TX, hr[r]);                         \
 		}                                                                  \
 		[[dont_unroll]] for (uint u = 0; u < NUNITS; u++) {                \
-			vec4 A[UA];                                                \
-			vec2 du, su;                                               \
-			act_unit(xo, g, u, A);                                     \
-			act_block(xo, pc.n_in, g, u, du, su);                      \
+			vec4 A[T][UA];                                             \
+			vec2 du[T], su[T];                                         \
+			[[unroll]] for (uint t = 0; t < T; t++) {                  \
+				act_unit(tok_x(t), g, u, A[t]);                 \
+				act_block(tok_x(t), pc.n_in, g, u, du[t], su[t]); \
+			}                                                          \
 			[[unroll]] for (uint r = 0; r < R; r++) {                  \
 				uvec4 v[UNIT_TX];                                  \
 				fetch_unit(min(r0 + r, pc.n_rows - 1) *            \
 					   pc.w_row_texels + g * GROUP_TX, u, v);  \
-				unit_dot(hr[r], v, u, A, du, su, acc[r][t], isum[r]); \
+				[[unroll]] for (uint t = 0; t < T; t++)            \
+					unit_dot(hr[r], v, u, A[t], du[t], su[t],  \
+						 acc[r][t], isum[r][t]);           \
 			}                                                          \
 		}                                                                  \
 		if (K_TYPE)                                                        \
 			[[unroll]] for (uint r = 0; r < R; r++)                    \
-				acc[r][t] += group_dot(hr[r], D, S, isum[r]);      \
+				[[unroll]] for (uint t = 0; t < T; t++)            \
+					acc[r][t] += group_dot(hr[r], D[t], S[t], isum[r][t]); \
 	}
 
 #endif
