@@ -34,7 +34,7 @@ duet_need_packages() {
 # headers (the loader itself is opened at run time), the GLSL compiler and
 # SPIR-V tools the kernels are built with, and Mesa's Vulkan drivers, whose
 # lavapipe runs every kernel on the CPU where there is no GPU.
-DUET_BUILD_PACKAGES="cmake make gcc libc6-dev pkg-config libvulkan-dev glslc \
+DUET_BUILD_PACKAGES="cmake make gcc libc6-dev pkg-config libvulkan-dev glslc liburing-dev \
 spirv-tools mesa-vulkan-drivers"
 # What the test run adds: Criterion; clang with its sanitizer and libFuzzer
 # runtimes for the fuzz targets; the Unicode Character Database the

@@ -1,0 +1,797 @@
+/* Weight-file reader (see io.h): one thread per reader drives the backend,
+ * a FIFO of tickets feeds it, each ticket's requests are cut into chunks
+ * of at most chunk_bytes and kept queue_depth deep in flight. */
+#define _GNU_SOURCE
+#include "io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/aio_abi.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#if DUET_HAVE_URING
+#include <liburing.h>
+#endif
+
+#include "error.h"
+#include "pool.h"
+
+#define DIRECT_ALIGN 4096u
+#define MSG 200
+
+typedef struct chunk {
+	uint8_t *dst;
+	uint64_t off;
+	uint32_t len;
+	uint32_t done; /* bytes already read */
+	int buf;       /* registered buffer index, -1: none */
+} chunk;
+
+typedef struct job {
+	uint64_t ticket;
+	duet_io_req *reqs;
+	uint32_t n;
+	bool finished;
+	duet_status status;
+	char msg[MSG];
+	struct job *next;
+} job;
+
+struct duet_io {
+	int fd;
+	uint64_t size;
+	struct timespec mtime;
+	duet_io_opts o;
+	duet_io_kind kind;
+	bool direct;
+	char reason[MSG];
+	uint8_t *map; /* mmap backend */
+	struct iovec *bufs;
+	uint32_t n_bufs;
+#if DUET_HAVE_URING
+	struct io_uring ring;
+	bool fixed_file;
+#endif
+	aio_context_t aio;
+	duet_pool *pool;
+	bool broken; /* a backend call failed beyond one read: refuse more */
+
+	pthread_mutex_t mu;
+	pthread_cond_t work, done;
+	pthread_t thread;
+	bool thread_started, stop;
+	job *head, *tail; /* every job not yet waited for, in ticket order */
+	uint64_t next_ticket;
+	duet_io_stats st;
+	atomic_ullong syscalls;
+};
+
+static double now_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+const char *duet_io_kind_name(duet_io_kind k)
+{
+	switch (k) {
+	case DUET_IO_URING: return "uring";
+	case DUET_IO_AIO: return "aio";
+	case DUET_IO_PREAD: return "pread";
+	case DUET_IO_MMAP: return "mmap";
+	default: return "auto";
+	}
+}
+
+bool duet_io_kind_parse(const char *s, duet_io_kind *k)
+{
+	for (int i = DUET_IO_AUTO; i <= DUET_IO_MMAP; i++)
+		if (s && strcmp(s, duet_io_kind_name((duet_io_kind)i)) == 0) {
+			*k = (duet_io_kind)i;
+			return true;
+		}
+	return false;
+}
+
+/* ---- completion: the rules every backend shares ---------------------------- */
+
+/* Applies the test fault to a read of chunk c that returned res. */
+static int64_t inject(const duet_io *io, const chunk *c, int64_t res)
+{
+	uint64_t at = io->o.fault_at, pos = c->off + c->done;
+	if (io->o.fault == DUET_IO_FAULT_NONE || res < 0 ||
+	    at < c->off || at >= c->off + c->len)
+		return res;
+	if (io->o.fault == DUET_IO_FAULT_EIO)
+		return -EIO;
+	if (pos >= at)
+		return 0;
+	return (int64_t)(at - pos) < res ? (int64_t)(at - pos) : res;
+}
+
+/* Takes a read's result for chunk c: 1 when the chunk is complete, 0 when
+ * the rest must be read again (a short read before the end of the file),
+ * -1 on an error (described in msg). */
+static int complete(const duet_io *io, chunk *c, int64_t res, char *msg)
+{
+	res = inject(io, c, res);
+	uint64_t pos = c->off + c->done;
+	if (res < 0) {
+		snprintf(msg, MSG, "read of %u bytes at offset %llu: %s",
+			 c->len - c->done, (unsigned long long)pos,
+			 strerror((int)-res));
+		return -1;
+	}
+	c->done += (uint32_t)res;
+	if (c->done == c->len)
+		return 1;
+	if (res > 0 && !(io->direct && pos + (uint64_t)res >= io->size))
+		return 0;
+	/* end of file: fine past the size at open, an error before it */
+	if (c->off + c->done < io->size) {
+		snprintf(msg, MSG, "short read at offset %llu: the file ends "
+			 "there but was %llu bytes when opened (truncated?)",
+			 (unsigned long long)(c->off + c->done),
+			 (unsigned long long)io->size);
+		return -1;
+	}
+	memset(c->dst + c->done, 0, c->len - c->done);
+	c->done = c->len;
+	return 1;
+}
+
+static int buf_of(const duet_io *io, const uint8_t *p, uint32_t len)
+{
+	for (uint32_t i = 0; i < io->n_bufs; i++) {
+		const uint8_t *b = io->bufs[i].iov_base;
+		if (p >= b && p + len <= b + io->bufs[i].iov_len)
+			return (int)i;
+	}
+	return -1;
+}
+
+/* ---- backends: read every chunk, or fail with msg ------------------------- */
+
+#if DUET_HAVE_URING
+static bool uring_queue(duet_io *io, chunk *c, uint32_t idx)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&io->ring);
+	if (!sqe)
+		return false;
+	uint8_t *dst = c->dst + c->done;
+	uint32_t len = c->len - c->done;
+	int fd = io->fixed_file ? 0 : io->fd;
+	if (c->buf >= 0)
+		io_uring_prep_read_fixed(sqe, fd, dst, len, c->off + c->done, c->buf);
+	else
+		io_uring_prep_read(sqe, fd, dst, len, c->off + c->done);
+	if (io->fixed_file)
+		sqe->flags |= IOSQE_FIXED_FILE;
+	io_uring_sqe_set_data64(sqe, idx);
+	return true;
+}
+
+static int run_uring(duet_io *io, chunk *cs, uint32_t n, char *msg)
+{
+	uint32_t next = 0, inflight = 0, qd = io->o.queue_depth;
+	uint32_t *again = malloc(sizeof *again * (n ? n : 1)), n_again = 0;
+	int rc = 0;
+	if (!again) {
+		snprintf(msg, MSG, "out of memory");
+		return -1;
+	}
+	while (inflight || (rc == 0 && (next < n || n_again))) {
+		while (inflight < qd && rc == 0 && (n_again || next < n)) {
+			bool retry = n_again > 0;
+			uint32_t i = retry ? again[n_again - 1] : next;
+			if (!uring_queue(io, &cs[i], i))
+				break; /* the ring is full: submit what it holds */
+			if (retry)
+				n_again--;
+			else
+				next++;
+			inflight++;
+		}
+		if (!inflight)
+			break;
+		/* one call submits and reaps a quarter of the queue */
+		int e = io_uring_submit_and_wait(&io->ring, (inflight + 3) / 4);
+		atomic_fetch_add(&io->syscalls, 1);
+		if (e < 0 && e != -EINTR) {
+			snprintf(msg, MSG, "io_uring_submit: %s", strerror(-e));
+			rc = -1;
+			io->broken = true; /* the ring's state is unknown now */
+			break;
+		}
+		struct io_uring_cqe *cqe;
+		unsigned head, seen = 0;
+		io_uring_for_each_cqe(&io->ring, head, cqe) {
+			uint32_t i = (uint32_t)io_uring_cqe_get_data64(cqe);
+			seen++, inflight--;
+			int r = complete(io, &cs[i], cqe->res, rc ? (char[MSG]){ 0 } : msg);
+			if (r < 0)
+				rc = -1;
+			else if (r == 0 && rc == 0)
+				again[n_again++] = i;
+		}
+		io_uring_cq_advance(&io->ring, seen);
+		if (rc)
+			n_again = 0; /* drain what is in flight, queue nothing new */
+	}
+	free(again);
+	return rc;
+}
+#endif
+
+static long aio_call(long nr, long a, long b, long c, long d, long e)
+{
+	return syscall(nr, a, b, c, d, e);
+}
+
+static int run_aio(duet_io *io, chunk *cs, uint32_t n, char *msg)
+{
+	uint32_t qd = io->o.queue_depth, next = 0, inflight = 0;
+	struct iocb *cbs = calloc(qd, sizeof *cbs);
+	struct iocb **ptrs = calloc(qd, sizeof *ptrs);
+	struct io_event *ev = calloc(qd, sizeof *ev);
+	uint32_t *slot_chunk = calloc(qd, sizeof *slot_chunk);
+	uint32_t *free_slots = calloc(qd, sizeof *free_slots), n_free = qd;
+	uint32_t *again = calloc(n ? n : 1, sizeof *again), n_again = 0;
+	int rc = 0;
+	if (!cbs || !ptrs || !ev || !slot_chunk || !free_slots || !again) {
+		snprintf(msg, MSG, "out of memory");
+		rc = -1;
+		goto out;
+	}
+	for (uint32_t i = 0; i < qd; i++)
+		free_slots[i] = qd - 1 - i;
+	while (next < n || inflight || n_again) {
+		uint32_t k = 0;
+		while (n_free && rc == 0 && (n_again || next < n)) {
+			uint32_t i = n_again ? again[--n_again] : next++;
+			uint32_t s = free_slots[--n_free];
+			chunk *c = &cs[i];
+			memset(&cbs[s], 0, sizeof cbs[s]);
+			cbs[s].aio_lio_opcode = IOCB_CMD_PREAD;
+			cbs[s].aio_fildes = (uint32_t)io->fd;
+			cbs[s].aio_buf = (uint64_t)(uintptr_t)(c->dst + c->done);
+			cbs[s].aio_nbytes = c->len - c->done;
+			cbs[s].aio_offset = (int64_t)(c->off + c->done);
+			cbs[s].aio_data = s;
+			slot_chunk[s] = i;
+			ptrs[k++] = &cbs[s];
+		}
+		uint32_t sent = 0;
+		while (sent < k) {
+			long e = aio_call(SYS_io_submit, (long)io->aio, (long)(k - sent),
+					  (long)(ptrs + sent), 0, 0);
+			atomic_fetch_add(&io->syscalls, 1);
+			if (e < 0 && errno == EINTR)
+				continue;
+			if (e <= 0) {
+				snprintf(msg, MSG, "io_submit: %s", strerror(errno));
+				rc = -1;
+				for (uint32_t j = sent; j < k; j++)
+					free_slots[n_free++] = (uint32_t)ptrs[j]->aio_data;
+				break;
+			}
+			sent += (uint32_t)e;
+		}
+		inflight += sent;
+		if (!inflight)
+			break;
+		long got = aio_call(SYS_io_getevents, (long)io->aio, 1, (long)qd,
+				    (long)ev, 0);
+		atomic_fetch_add(&io->syscalls, 1);
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(msg, MSG, "io_getevents: %s", strerror(errno));
+			rc = -1;
+			io->broken = true; /* cannot reap what is in flight */
+			break;
+		}
+		for (long j = 0; j < got; j++) {
+			uint32_t s = (uint32_t)ev[j].data, i = slot_chunk[s];
+			free_slots[n_free++] = s;
+			inflight--;
+			int r = complete(io, &cs[i], ev[j].res, rc ? (char[MSG]){ 0 } : msg);
+			if (r < 0)
+				rc = -1;
+			else if (r == 0 && rc == 0)
+				again[n_again++] = i;
+		}
+		if (rc)
+			n_again = 0;
+	}
+out:
+	free(cbs), free(ptrs), free(ev), free(slot_chunk), free(free_slots), free(again);
+	return rc;
+}
+
+typedef struct pread_run {
+	duet_io *io;
+	chunk *cs;
+	atomic_int failed;
+	char msg[MSG];
+	pthread_mutex_t mu;
+} pread_run;
+
+static void pread_task(void *arg, uint32_t t, uint32_t thread)
+{
+	(void)thread;
+	pread_run *p = arg;
+	chunk *c = &p->cs[t];
+	char msg[MSG];
+	for (;;) {
+		if (atomic_load(&p->failed))
+			return;
+		ssize_t r = pread(p->io->fd, c->dst + c->done, c->len - c->done,
+				  (off_t)(c->off + c->done));
+		atomic_fetch_add(&p->io->syscalls, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		int k = complete(p->io, c, r < 0 ? -errno : r, msg);
+		if (k > 0)
+			return;
+		if (k < 0) {
+			pthread_mutex_lock(&p->mu);
+			if (!atomic_exchange(&p->failed, 1))
+				memcpy(p->msg, msg, MSG);
+			pthread_mutex_unlock(&p->mu);
+			return;
+		}
+	}
+}
+
+static int run_pread(duet_io *io, chunk *cs, uint32_t n, char *msg)
+{
+	pread_run p = { .io = io, .cs = cs };
+	atomic_init(&p.failed, 0);
+	pthread_mutex_init(&p.mu, NULL);
+	duet_pool_run(io->pool, pread_task, &p, n);
+	pthread_mutex_destroy(&p.mu);
+	if (atomic_load(&p.failed)) {
+		memcpy(msg, p.msg, MSG);
+		return -1;
+	}
+	return 0;
+}
+
+static int run_mmap(duet_io *io, chunk *cs, uint32_t n, char *msg)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		chunk *c = &cs[i];
+		while (c->done < c->len) {
+			uint64_t pos = c->off + c->done;
+			uint64_t avail = pos < io->size ? io->size - pos : 0;
+			uint64_t k = c->len - c->done < avail ? c->len - c->done : avail;
+			memcpy(c->dst + c->done, io->map + pos, k);
+			int r = complete(io, c, (int64_t)k, msg);
+			if (r < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* ---- the reader's thread ----------------------------------------------------- */
+
+/* Checks that the file is still what was opened (size and mtime). */
+static int unchanged(duet_io *io, char *msg)
+{
+	struct stat st;
+	atomic_fetch_add(&io->syscalls, 1);
+	if (fstat(io->fd, &st) != 0) {
+		snprintf(msg, MSG, "fstat: %s", strerror(errno));
+		return -1;
+	}
+	if ((uint64_t)st.st_size != io->size ||
+	    st.st_mtim.tv_sec != io->mtime.tv_sec ||
+	    st.st_mtim.tv_nsec != io->mtime.tv_nsec) {
+		snprintf(msg, MSG, "the file changed since it was opened "
+			 "(%llu bytes then, %llu now)", (unsigned long long)io->size,
+			 (unsigned long long)st.st_size);
+		return -1;
+	}
+	return 0;
+}
+
+static int run_job(duet_io *io, job *j, char *msg)
+{
+	if (io->broken) {
+		snprintf(msg, MSG, "the %s reader failed earlier and was stopped",
+			 duet_io_kind_name(io->kind));
+		return -1;
+	}
+	if (unchanged(io, msg))
+		return -1;
+	uint64_t cb = io->o.chunk_bytes, n = 0;
+	for (uint32_t i = 0; i < j->n; i++)
+		n += (j->reqs[i].len + cb - 1) / cb;
+	chunk *cs = calloc(n ? n : 1, sizeof *cs);
+	if (!cs) {
+		snprintf(msg, MSG, "out of memory for %llu reads", (unsigned long long)n);
+		return -1;
+	}
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < j->n; i++)
+		for (uint64_t at = 0; at < j->reqs[i].len; at += cb) {
+			uint64_t left = j->reqs[i].len - at;
+			chunk *c = &cs[k++];
+			c->dst = (uint8_t *)j->reqs[i].dst + at;
+			c->off = j->reqs[i].offset + at;
+			c->len = (uint32_t)(left < cb ? left : cb);
+			c->buf = buf_of(io, c->dst, c->len);
+		}
+	pthread_mutex_lock(&io->mu);
+	io->st.reads += k;
+	pthread_mutex_unlock(&io->mu);
+	int rc;
+	switch (io->kind) {
+#if DUET_HAVE_URING
+	case DUET_IO_URING: rc = run_uring(io, cs, k, msg); break;
+#endif
+	case DUET_IO_AIO: rc = run_aio(io, cs, k, msg); break;
+	case DUET_IO_MMAP: rc = run_mmap(io, cs, k, msg); break;
+	default: rc = run_pread(io, cs, k, msg); break;
+	}
+	free(cs);
+	return rc;
+}
+
+static void *io_thread(void *v)
+{
+	duet_io *io = v;
+	pthread_mutex_lock(&io->mu);
+	for (;;) {
+		job *j = io->head;
+		while (j && j->finished)
+			j = j->next;
+		if (!j) {
+			if (io->stop)
+				break;
+			pthread_cond_wait(&io->work, &io->mu);
+			continue;
+		}
+		pthread_mutex_unlock(&io->mu);
+		char msg[MSG] = "";
+		double t0 = now_s();
+		int rc = run_job(io, j, msg);
+		double dt = now_s() - t0;
+		pthread_mutex_lock(&io->mu);
+		io->st.busy_s += dt;
+		if (rc == 0)
+			for (uint32_t i = 0; i < j->n; i++)
+				io->st.bytes += j->reqs[i].len;
+		j->status = rc ? DUET_E_IO : DUET_OK;
+		memcpy(j->msg, msg, MSG);
+		j->finished = true;
+		pthread_cond_broadcast(&io->done);
+	}
+	pthread_mutex_unlock(&io->mu);
+	return NULL;
+}
+
+/* ---- opening: probe the backends ------------------------------------------- */
+
+static bool probe_direct(duet_io *io, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_DIRECT);
+	if (fd < 0)
+		return false;
+	void *buf = NULL;
+	bool ok = posix_memalign(&buf, DIRECT_ALIGN, DIRECT_ALIGN) == 0 &&
+		  pread(fd, buf, DIRECT_ALIGN, 0) >= 0;
+	free(buf);
+	if (!ok) {
+		close(fd);
+		return false;
+	}
+	close(io->fd);
+	io->fd = fd;
+	return true;
+}
+
+static int try_backend(duet_io *io, duet_io_kind k, char *why, size_t n)
+{
+	switch (k) {
+	case DUET_IO_URING: {
+#if DUET_HAVE_URING
+		struct io_uring_params p = { 0 };
+		if (io->o.sqpoll) {
+			p.flags |= IORING_SETUP_SQPOLL;
+			p.sq_thread_idle = 50;
+		}
+		int e = io_uring_queue_init_params(io->o.queue_depth, &io->ring, &p);
+		if (e < 0) {
+			snprintf(why, n, "io_uring_setup: %s", strerror(-e));
+			return -1;
+		}
+		io->fixed_file = io_uring_register_files(&io->ring, &io->fd, 1) == 0;
+		return 0;
+#else
+		snprintf(why, n, "io_uring: not in this build (no liburing)");
+		return -1;
+#endif
+	}
+	case DUET_IO_AIO:
+		if (aio_call(SYS_io_setup, (long)io->o.queue_depth, (long)&io->aio,
+			     0, 0, 0) != 0) {
+			snprintf(why, n, "io_setup: %s", strerror(errno));
+			return -1;
+		}
+		return 0;
+	case DUET_IO_MMAP:
+		io->map = io->size ? mmap(NULL, io->size, PROT_READ, MAP_PRIVATE,
+					  io->fd, 0) : NULL;
+		if (io->map == MAP_FAILED) {
+			io->map = NULL;
+			snprintf(why, n, "mmap: %s", strerror(errno));
+			return -1;
+		}
+		return 0;
+	default:
+		if (duet_pool_create(io->o.n_threads, &io->pool) != DUET_OK) {
+			snprintf(why, n, "pread pool: cannot start threads");
+			return -1;
+		}
+		return 0;
+	}
+}
+
+duet_status duet_io_open(const char *path, const duet_io_opts *o,
+			 duet_io **out)
+{
+	*out = NULL;
+	duet_io *io = calloc(1, sizeof *io);
+	if (!io)
+		return DUET_ERR(DUET_E_NOMEM, "io reader for %s", path);
+	if (o)
+		io->o = *o;
+	if (!io->o.queue_depth)
+		io->o.queue_depth = 32;
+	if (!io->o.chunk_bytes)
+		io->o.chunk_bytes = 1u << 20;
+	if (!io->o.n_threads)
+		io->o.n_threads = 4;
+	io->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (io->fd < 0) {
+		int e = errno;
+		free(io);
+		return DUET_ERR(e == ENOENT ? DUET_E_NOT_FOUND : DUET_E_IO,
+				"%s: %s", path, strerror(e));
+	}
+	struct stat st;
+	if (fstat(io->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(io->fd);
+		free(io);
+		return DUET_ERR(DUET_E_IO, "%s: not a regular file", path);
+	}
+	io->size = (uint64_t)st.st_size;
+	io->mtime = st.st_mtim;
+	const char *dmode = "buffered";
+	if (io->o.direct && io->o.kind != DUET_IO_MMAP) {
+		io->direct = probe_direct(io, path);
+		dmode = io->direct ? "O_DIRECT" : "buffered (O_DIRECT refused by the file system)";
+	}
+	if (io->direct) /* chunks stay aligned */
+		io->o.chunk_bytes = (io->o.chunk_bytes + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
+	char why[MSG] = "";
+	duet_status s = DUET_OK;
+	if (io->o.kind != DUET_IO_AUTO) {
+		io->kind = io->o.kind;
+		if (try_backend(io, io->kind, why, sizeof why))
+			s = DUET_ERR(DUET_E_UNSUPPORTED, "--io %s: %s",
+				     duet_io_kind_name(io->kind), why);
+		else
+			snprintf(io->reason, MSG, "%s (asked), %s",
+				 duet_io_kind_name(io->kind), dmode);
+	} else {
+		char tried[MSG] = "";
+		static const duet_io_kind order[] = { DUET_IO_URING, DUET_IO_AIO, DUET_IO_PREAD };
+		s = DUET_E_UNSUPPORTED;
+		for (size_t i = 0; i < 3 && s != DUET_OK; i++) {
+			if (try_backend(io, order[i], why, sizeof why) == 0) {
+				io->kind = order[i];
+				s = DUET_OK;
+			} else {
+				size_t l = strlen(tried);
+				snprintf(tried + l, MSG - l, "%s%s", l ? "; " : "", why);
+			}
+		}
+		if (s != DUET_OK)
+			s = DUET_ERR(DUET_E_UNSUPPORTED, "no reader works: %s", tried);
+		else if (tried[0])
+			snprintf(io->reason, MSG, "%s (%s), %s",
+				 duet_io_kind_name(io->kind), tried, dmode);
+		else
+			snprintf(io->reason, MSG, "%s, %s", duet_io_kind_name(io->kind), dmode);
+	}
+	pthread_mutex_init(&io->mu, NULL);
+	pthread_cond_init(&io->work, NULL);
+	pthread_cond_init(&io->done, NULL);
+	if (s == DUET_OK) {
+		if (pthread_create(&io->thread, NULL, io_thread, io) != 0)
+			s = DUET_ERR(DUET_E_AGAIN, "io reader: cannot start its thread");
+		else
+			io->thread_started = true;
+	}
+	if (s != DUET_OK) {
+		duet_io_close(io);
+		return s;
+	}
+	*out = io;
+	return DUET_OK;
+}
+
+void duet_io_close(duet_io *io)
+{
+	if (!io)
+		return;
+	if (io->thread_started) {
+		pthread_mutex_lock(&io->mu);
+		io->stop = true;
+		pthread_cond_signal(&io->work);
+		pthread_mutex_unlock(&io->mu);
+		pthread_join(io->thread, NULL);
+	}
+	for (job *j = io->head, *nx; j; j = nx) {
+		nx = j->next;
+		free(j->reqs);
+		free(j);
+	}
+#if DUET_HAVE_URING
+	if (io->kind == DUET_IO_URING && io->ring.ring_fd > 0)
+		io_uring_queue_exit(&io->ring);
+#endif
+	if (io->aio)
+		aio_call(SYS_io_destroy, (long)io->aio, 0, 0, 0, 0);
+	if (io->map)
+		munmap(io->map, io->size);
+	duet_pool_destroy(io->pool);
+	free(io->bufs);
+	close(io->fd);
+	pthread_cond_destroy(&io->work);
+	pthread_cond_destroy(&io->done);
+	pthread_mutex_destroy(&io->mu);
+	free(io);
+}
+
+duet_io_kind duet_io_backend(const duet_io *io) { return io->kind; }
+const char *duet_io_reason(const duet_io *io) { return io->reason; }
+bool duet_io_is_direct(const duet_io *io) { return io->direct; }
+uint32_t duet_io_align(const duet_io *io) { return io->direct ? DIRECT_ALIGN : 1; }
+uint64_t duet_io_file_size(const duet_io *io) { return io->size; }
+
+duet_status duet_io_register(duet_io *io, void *const *bufs,
+			     const size_t *lens, uint32_t n)
+{
+	if (io->bufs || n == 0)
+		return DUET_ERR(DUET_E_INVAL, "io: buffers registered twice or none given");
+	io->bufs = calloc(n, sizeof *io->bufs);
+	if (!io->bufs)
+		return DUET_ERR(DUET_E_NOMEM, "io: %u buffers", n);
+	for (uint32_t i = 0; i < n; i++)
+		io->bufs[i] = (struct iovec){ bufs[i], lens[i] };
+#if DUET_HAVE_URING
+	if (io->kind == DUET_IO_URING &&
+	    io_uring_register_buffers(&io->ring, io->bufs, n) != 0) {
+		free(io->bufs); /* plain reads still work */
+		io->bufs = NULL;
+		return DUET_OK;
+	}
+#endif
+	io->n_bufs = io->kind == DUET_IO_URING ? n : 0;
+	return DUET_OK;
+}
+
+duet_status duet_io_submit(duet_io *io, const duet_io_req *reqs, uint32_t n,
+			   uint64_t *ticket)
+{
+	uint64_t a = duet_io_align(io) - 1;
+	for (uint32_t i = 0; i < n; i++) {
+		const duet_io_req *r = &reqs[i];
+		if (r->offset >= io->size && r->len)
+			return DUET_ERR(DUET_E_INVAL, "read at offset %llu: past the end "
+					"of the file (%llu bytes)", (unsigned long long)r->offset,
+					(unsigned long long)io->size);
+		if (((uintptr_t)r->dst | r->offset | r->len) & a)
+			return DUET_ERR(DUET_E_INVAL, "read at offset %llu of %llu bytes: "
+					"O_DIRECT needs %llu-byte alignment of buffer, "
+					"offset and length", (unsigned long long)r->offset,
+					(unsigned long long)r->len, (unsigned long long)a + 1);
+	}
+	job *j = calloc(1, sizeof *j);
+	if (j)
+		j->reqs = malloc(sizeof *reqs * (n ? n : 1));
+	if (!j || !j->reqs) {
+		free(j);
+		return DUET_ERR(DUET_E_NOMEM, "io: %u read requests", n);
+	}
+	memcpy(j->reqs, reqs, sizeof *reqs * n);
+	j->n = n;
+	pthread_mutex_lock(&io->mu);
+	j->ticket = ++io->next_ticket;
+	if (io->tail)
+		io->tail->next = j;
+	else
+		io->head = j;
+	io->tail = j;
+	*ticket = j->ticket;
+	pthread_cond_signal(&io->work);
+	pthread_mutex_unlock(&io->mu);
+	return DUET_OK;
+}
+
+static job *find(duet_io *io, uint64_t ticket, job **prev)
+{
+	*prev = NULL;
+	for (job *j = io->head; j; *prev = j, j = j->next)
+		if (j->ticket == ticket)
+			return j;
+	return NULL;
+}
+
+duet_status duet_io_wait(duet_io *io, uint64_t ticket)
+{
+	pthread_mutex_lock(&io->mu);
+	job *prev, *j = find(io, ticket, &prev);
+	if (!j) {
+		pthread_mutex_unlock(&io->mu);
+		return DUET_ERR(DUET_E_INVAL, "io: no pending ticket %llu",
+				(unsigned long long)ticket);
+	}
+	while (!j->finished)
+		pthread_cond_wait(&io->done, &io->mu);
+	/* find again: others may have unlinked their jobs meanwhile */
+	j = find(io, ticket, &prev);
+	if (prev)
+		prev->next = j->next;
+	else
+		io->head = j->next;
+	if (io->tail == j)
+		io->tail = prev;
+	pthread_mutex_unlock(&io->mu);
+	duet_status s = j->status;
+	if (s != DUET_OK)
+		DUET_ERR(s, "%s", j->msg);
+	free(j->reqs);
+	free(j);
+	return s;
+}
+
+bool duet_io_done(duet_io *io, uint64_t ticket)
+{
+	pthread_mutex_lock(&io->mu);
+	job *prev, *j = find(io, ticket, &prev);
+	bool done = !j || j->finished;
+	pthread_mutex_unlock(&io->mu);
+	return done;
+}
+
+duet_status duet_io_read(duet_io *io, const duet_io_req *reqs, uint32_t n)
+{
+	uint64_t t;
+	duet_status s = duet_io_submit(io, reqs, n, &t);
+	return s != DUET_OK ? s : duet_io_wait(io, t);
+}
+
+void duet_io_get_stats(duet_io *io, duet_io_stats *s)
+{
+	pthread_mutex_lock(&io->mu);
+	*s = io->st;
+	pthread_mutex_unlock(&io->mu);
+	s->syscalls = atomic_load(&io->syscalls);
+}
