@@ -669,6 +669,33 @@ void duet_io_close(duet_io *io)
 	free(io);
 }
 
+void duet_io_probe(duet_io_probe_result *r)
+{
+	memset(r, 0, sizeof *r);
+	r->why_not[DUET_IO_AUTO] = "not a reader";
+#if DUET_HAVE_URING
+	struct io_uring ring;
+	int e = io_uring_queue_init(4, &ring, 0);
+	if (e == 0) {
+		io_uring_queue_exit(&ring);
+	} else {
+		snprintf(r->text[0], sizeof r->text[0], "io_uring_setup: %s", strerror(-e));
+		r->why_not[DUET_IO_URING] = r->text[0];
+	}
+#else
+	r->why_not[DUET_IO_URING] = "not in this build (no liburing)";
+#endif
+	aio_context_t ctx = 0;
+	if (aio_call(SYS_io_setup, 4, (long)&ctx, 0, 0, 0) == 0) {
+		aio_call(SYS_io_destroy, (long)ctx, 0, 0, 0, 0);
+	} else {
+		snprintf(r->text[1], sizeof r->text[1], "io_setup: %s", strerror(errno));
+		r->why_not[DUET_IO_AIO] = r->text[1];
+	}
+	r->pick = !r->why_not[DUET_IO_URING] ? DUET_IO_URING
+		  : !r->why_not[DUET_IO_AIO] ? DUET_IO_AIO : DUET_IO_PREAD;
+}
+
 duet_io_kind duet_io_backend(const duet_io *io) { return io->kind; }
 const char *duet_io_reason(const duet_io *io) { return io->reason; }
 bool duet_io_is_direct(const duet_io *io) { return io->direct; }

@@ -65,6 +65,17 @@ typedef struct duet_io_req {
 	uint64_t len;
 } duet_io_req;
 
+/* What this process may use, found without a file: for each kind, NULL
+ * when it works or the reason it does not (static text or text in r);
+ * `pick` is what AUTO would take. Thread-safe. */
+typedef struct duet_io_probe_result {
+	duet_io_kind pick;
+	const char *why_not[DUET_IO_MMAP + 1]; /* indexed by kind */
+	char text[3][160];
+} duet_io_probe_result;
+
+void duet_io_probe(duet_io_probe_result *r);
+
 /* Cumulative counters of one reader. */
 typedef struct duet_io_stats {
 	uint64_t bytes;    /* read into callers' buffers */

@@ -404,3 +404,28 @@ Test(cli, every_command_has_help)
 	cr_assert(strstr(r.out, "mkmodel"));
 	proc_free(&r);
 }
+
+/* duet info names the weight readers this process may use: the default
+ * is one that works, and the pread pool always does. */
+Test(cli, info_lists_the_weight_readers)
+{
+	proc_result r = RUN("info", "--json");
+	cr_assert_eq(r.exit_code, 0, "%s", r.err);
+	json *j = json_parse(r.out);
+	cr_assert_not_null(j, "invalid JSON: %s", r.out);
+	const json *io = json_get(j, "io");
+	cr_assert_not_null(io, "no io in %s", r.out);
+	const json *def = json_get(io, "default");
+	cr_assert_eq(def->kind, JSON_STR);
+	cr_assert(!strcmp(def->str, "uring") || !strcmp(def->str, "aio") ||
+		  !strcmp(def->str, "pread"), "default %s", def->str);
+	cr_assert_eq(json_get(io, def->str)->kind, JSON_NULL, "%s", r.out);
+	cr_assert_eq(json_get(io, "pread")->kind, JSON_NULL);
+	cr_assert_not_null(json_get(io, "mmap"));
+	json_free(j);
+	proc_free(&r);
+	r = RUN("info");
+	cr_assert_eq(r.exit_code, 0);
+	cr_assert(strstr(r.out, "weight readers (default "), "%s", r.out);
+	proc_free(&r);
+}

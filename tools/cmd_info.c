@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "io.h"
 #include "shim.h"
 
 #define CMD "info"
@@ -15,7 +16,29 @@
 
 static const char usage_text[] =
 	"usage: duet info [--json]\n"
-	"  Lists Vulkan devices: capabilities, quirks applied, kernel family.\n";
+	"  Lists Vulkan devices: capabilities, quirks applied, kernel family;\n"
+	"  and the weight-file readers this process may use.\n";
+
+static void io_text(const duet_io_probe_result *p)
+{
+	printf("weight readers (default %s):\n", duet_io_kind_name(p->pick));
+	for (int k = DUET_IO_URING; k <= DUET_IO_MMAP; k++)
+		printf("  %-6s %s\n", duet_io_kind_name((duet_io_kind)k),
+		       p->why_not[k] ? p->why_not[k] : "yes");
+}
+
+static void io_json(const duet_io_probe_result *p)
+{
+	printf(", \"io\": {\"default\": \"%s\"", duet_io_kind_name(p->pick));
+	for (int k = DUET_IO_URING; k <= DUET_IO_MMAP; k++) {
+		printf(", \"%s\": ", duet_io_kind_name((duet_io_kind)k));
+		if (p->why_not[k])
+			json_str(stdout, p->why_not[k], strlen(p->why_not[k]));
+		else
+			printf("null");
+	}
+	printf("}");
+}
 
 static void caps_text(const duet_vk_caps *c, uint32_t i, bool chosen)
 {
@@ -115,6 +138,8 @@ int cmd_info(int argc, char **argv)
 			return CLI_USAGE;
 		}
 	}
+	duet_io_probe_result io;
+	duet_io_probe(&io);
 	duet_vk *vk = NULL;
 	duet_status s = duet_vk_create(NULL, &vk);
 	uint32_t n = s == DUET_OK ? duet_vk_device_count(vk) : 0;
@@ -131,12 +156,14 @@ int cmd_info(int argc, char **argv)
 			json_str(stdout, why, strlen(why));
 		else
 			printf("null");
+		io_json(&io);
 		printf("}\n");
-	} else if (why) {
-		printf("no Vulkan device: %s\nduet runs on the CPU backend.\n", why);
 	} else {
-		for (uint32_t i = 0; i < n; i++)
+		if (why)
+			printf("no Vulkan device: %s\nduet runs on the CPU backend.\n", why);
+		for (uint32_t i = 0; i < n && !why; i++)
 			caps_text(duet_vk_device_caps(vk, i), i, (int)i == chosen);
+		io_text(&io);
 	}
 	duet_vk_destroy(vk);
 	return CLI_OK;
