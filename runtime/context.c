@@ -31,6 +31,7 @@ struct duet_context {
 	uint32_t n_past;
 	float *logits;
 	uint64_t logits_cap;        /* floats */
+	bool streams;               /* holds a model streamed under a budget */
 };
 
 const char *duet_backend_name(duet_backend b)
@@ -85,6 +86,15 @@ duet_status duet_context_create(duet_model *m, const duet_context_options *opts,
 		o = *opts;
 	if (m->vocab_only)
 		return DUET_ERR(DUET_E_INVAL, "the model was loaded vocab-only");
+	bool streams = duet_weights_streaming(m->weights);
+	if (streams && o.backend == DUET_BACKEND_VULKAN)
+		return DUET_ERR(DUET_E_UNSUPPORTED, "weights streamed under a memory "
+				"budget run on the CPU backend only so far");
+	if (streams && m->in_use)
+		return DUET_ERR(DUET_E_UNSUPPORTED, "a model streamed under a memory "
+				"budget serves one context at a time");
+	if (streams)
+		o.backend = DUET_BACKEND_CPU;
 	if (o.backend > DUET_BACKEND_VULKAN)
 		return DUET_ERR(DUET_E_INVAL, "unknown backend %d", (int)o.backend);
 	const duet_hparams *hp = &m->desc.hp;
@@ -113,6 +123,11 @@ duet_status duet_context_create(duet_model *m, const duet_context_options *opts,
 		s = open_cpu(c, o.n_threads);
 		c->backend = DUET_BACKEND_CPU;
 	}
+	if (s == DUET_OK && streams) {
+		duet_cpu_set_weights(c->cpu, m->weights);
+		m->in_use = true;
+		c->streams = true;
+	}
 	if (s != DUET_OK) {
 		duet_context_destroy(c);
 		return s;
@@ -125,6 +140,8 @@ void duet_context_destroy(duet_context *c)
 {
 	if (!c)
 		return;
+	if (c->streams)
+		c->model->in_use = false;
 	for (int b = 0; b < 2; b++)
 		for (int mode = 0; mode < 2; mode++)
 			duet_graph_destroy(c->graphs[b][mode]);

@@ -22,7 +22,13 @@ struct duet_cpu {
 	float *scratch;        /* per-thread attention q16 and accumulator */
 	uint64_t scratch_bytes;
 	uint64_t scratch_per_thread; /* floats per thread */
+	duet_weights *weights; /* streamed layers, or NULL */
 };
+
+void duet_cpu_set_weights(duet_cpu *c, duet_weights *w)
+{
+	c->weights = w;
+}
 
 /* Everything a kernel task needs about the node being run. */
 typedef struct op_run {
@@ -363,8 +369,18 @@ duet_status duet_cpu_run(duet_cpu *c, const duet_graph *g, duet_kv_cache *kv,
 		return s;
 	memcpy(c->act + c->offsets[g->in_tokens], st->tokens,
 	       st->n_tokens * sizeof(int32_t));
+	bool streams = duet_weights_streaming(c->weights);
+	int layer = -1; /* whose weights are entered */
 	for (uint32_t i = 0; i < g->n_nodes; i++) {
 		const duet_gnode *n = &g->nodes[i];
+		int nl = streams && n->w ? duet_weights_layer_of(c->weights, n->w) : -1;
+		if (nl >= 0 && nl != layer) {
+			if (layer >= 0)
+				duet_weights_leave(c->weights, (uint32_t)layer);
+			layer = nl;
+			if ((s = duet_weights_enter(c->weights, (uint32_t)layer)) != DUET_OK)
+				return s; /* entering failed: nothing to leave */
+		}
 		op_run r = { .c = c, .g = g, .n = n, .st = st, .kv = kv };
 		r.dst = (float *)(c->act + c->offsets[n->dst]);
 		for (int k = 0; k < 3; k++)
@@ -373,9 +389,14 @@ duet_status duet_cpu_run(duet_cpu *c, const duet_graph *g, duet_kv_cache *kv,
 					   : (const float *)(c->act +
 							     c->offsets[n->src[k]]);
 		r.rows = g->values[n->dst].rows == 1 ? 1 : st->n_tokens;
-		if ((s = run_node(&r)) != DUET_OK)
+		if ((s = run_node(&r)) != DUET_OK) {
+			if (layer >= 0)
+				duet_weights_leave(c->weights, (uint32_t)layer);
 			return s;
+		}
 	}
+	if (layer >= 0)
+		duet_weights_leave(c->weights, (uint32_t)layer);
 	*logits = (const float *)(c->act + c->offsets[g->out_logits]);
 	return DUET_OK;
 }

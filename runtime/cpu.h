@@ -12,6 +12,7 @@
 
 #include "graph.h"
 #include "kv.h"
+#include "weights.h"
 
 typedef struct duet_cpu duet_cpu;
 
@@ -21,6 +22,10 @@ duet_status duet_cpu_create(uint32_t n_threads, duet_cpu **out);
 
 /* Frees c and the buffers it holds for graphs; NULL is a no-op. */
 void duet_cpu_destroy(duet_cpu *c);
+
+/* Makes runs bracket each layer's nodes with duet_weights_enter/leave of
+ * w (borrowed; NULL: weights are always in place). */
+void duet_cpu_set_weights(duet_cpu *c, duet_weights *w);
 
 /* Returns the number of threads in use. */
 uint32_t duet_cpu_threads(const duet_cpu *c);

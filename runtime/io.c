@@ -467,11 +467,16 @@ static void *io_thread(void *v)
 		}
 		pthread_mutex_unlock(&io->mu);
 		char msg[MSG] = "";
+		struct timespec c0, c1;
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
 		double t0 = now_s();
 		int rc = run_job(io, j, msg);
 		double dt = now_s() - t0;
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
 		pthread_mutex_lock(&io->mu);
 		io->st.busy_s += dt;
+		io->st.cpu_s += (double)(c1.tv_sec - c0.tv_sec) +
+				1e-9 * (double)(c1.tv_nsec - c0.tv_nsec);
 		if (rc == 0)
 			for (uint32_t i = 0; i < j->n; i++)
 				io->st.bytes += j->reqs[i].len;

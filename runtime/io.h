@@ -82,6 +82,8 @@ typedef struct duet_io_stats {
 	uint64_t reads;    /* read operations completed */
 	uint64_t syscalls; /* submit / wait / read calls made */
 	double busy_s;     /* wall time with reads queued or in flight */
+	double cpu_s;      /* CPU time of the reader's thread (user + sys);
+			      the pread pool's workers are not counted */
 } duet_io_stats;
 
 /* Opens path for reading with options o (NULL: defaults, AUTO, buffered).

@@ -48,14 +48,53 @@ duet_status duet_model_load(const char *path, const duet_model_options *opts,
 	}
 	m->name = "";
 	duet_gguf_get_str(m->gguf, "general.name", &m->name);
+	if (!m->vocab_only) {
+		duet_weights_opts wo = { .budget = opts ? opts->mem_budget : 0,
+					 .budget_pct = opts ? opts->mem_budget_pct : 0 };
+		if (opts && opts->io && !duet_io_kind_parse(opts->io, &wo.io))
+			s = DUET_ERR(DUET_E_INVAL, "unknown reader '%s' (uring, aio, "
+				     "pread, mmap)", opts->io);
+		else
+			s = duet_weights_create(&m->desc, m->gguf, path, &wo, &m->weights);
+		if (s != DUET_OK) {
+			duet_error_wrap(s, "%s", path);
+			duet_model_destroy(m);
+			return s;
+		}
+	}
 	*out = m;
 	return DUET_OK;
+}
+
+void duet_model_stream_stats(const duet_model *m, duet_stream_stats *st)
+{
+	memset(st, 0, sizeof *st);
+	st->io = "";
+	if (!duet_weights_streaming(m->weights))
+		return;
+	duet_weights_info i;
+	duet_weights_get_info(m->weights, &i);
+	*st = (duet_stream_stats){
+		.mem_budget = i.budget,
+		.model_bytes = i.model_bytes,
+		.resident_bytes = i.resident_bytes,
+		.ring_bytes = i.ring_bytes,
+		.resident_layers = i.n_resident_layers,
+		.streamed_layers = i.n_streamed_layers,
+		.streamed_bytes_per_pass = i.streamed_bytes_per_pass,
+		.bytes_read = i.bytes_read,
+		.read_busy_s = i.read_busy_s,
+		.read_cpu_s = i.read_cpu_s,
+		.wait_s = i.wait_s,
+		.io = i.io_reason,
+	};
 }
 
 void duet_model_destroy(duet_model *m)
 {
 	if (!m)
 		return;
+	duet_weights_destroy(m->weights); /* restores desc's pointers */
 	duet_vocab_finish(&m->vocab);
 	duet_model_desc_finish(&m->desc);
 	duet_gguf_destroy(m->gguf);

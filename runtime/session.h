@@ -6,6 +6,7 @@
 #include "duet/duet.h"
 #include "gguf.h"
 #include "model.h"
+#include "weights.h"
 #include "tokenizer.h"
 
 struct duet_model {
@@ -14,6 +15,8 @@ struct duet_model {
 	duet_vocab vocab;
 	const char *name;
 	bool vocab_only;
+	duet_weights *weights;    /* residency under a memory budget */
+	bool in_use;              /* a context holds a streamed model */
 };
 
 #endif

@@ -311,6 +311,14 @@ Test(cli, usage_errors_are_one_line_with_exit_2, .init = make_small_model,
 	expect_one_line_error(&r, "run", 2);
 	r = RUN("run", "-m", model, "--tokens", "1", "-n");
 	expect_one_line_error(&r, "run", 2);
+	r = RUN("run", "-m", model, "--tokens", "1", "--mem-budget", "lots");
+	expect_one_line_error(&r, "run", 2);
+	r = RUN("bench", "-m", model, "--mem-budget", "0%");
+	expect_one_line_error(&r, "bench", 2);
+	r = RUN("run", "-m", model, "--tokens", "1", "--io", "floppy");
+	expect_one_line_error(&r, "run", 2);
+	r = RUN("run", "-m", model, "--tokens", "1", "--mem-budget", "1K");
+	expect_one_line_error(&r, "run", 1); /* too small: says the least that works */
 	r = RUN("mkmodel", "--arch", "llama", "--dim", "64", "-o", "/tmp/never.gguf");
 	expect_one_line_error(&r, "mkmodel", 2);
 	r = RUN("score", "-m", model);

@@ -62,6 +62,7 @@ typedef struct cli_backend {
 	int32_t variant;      /* --kernels: 0 device default, 1 cpu, 2 gpu */
 	bool validate;        /* --validate */
 	bool profile;         /* set by bench --profile */
+	duet_model_options mo; /* --mem-budget, --io */
 } cli_backend;
 
 /* Usage lines for the options above. */

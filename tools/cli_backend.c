@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "weights.h"
 
 const char cli_backend_usage[] =
 	"  --backend B             vulkan, cpu or auto (default: vulkan when a\n"
@@ -12,7 +13,12 @@ const char cli_backend_usage[] =
 	"                          (default: DUET_DEVICE, else the best)\n"
 	"  --kernels K             Vulkan kernel family: cpu or gpu (default:\n"
 	"                          the device's; gpu = subgroups, shared memory)\n"
-	"  --validate              run with the Khronos validation layer\n";
+	"  --validate              run with the Khronos validation layer\n"
+	"  --mem-budget B          bytes the weights may use (123M, 4G, 50%);\n"
+	"                          layers beyond it are read from the file on\n"
+	"                          every pass (CPU backend)\n"
+	"  --io R                  reader for those layers: uring, aio, pread\n"
+	"                          or mmap (default: the first that works)\n";
 
 int cli_backend_option(const char *cmd, int argc, char **argv, int *i,
 		       cli_backend *b)
@@ -23,10 +29,37 @@ int cli_backend_option(const char *cmd, int argc, char **argv, int *i,
 		return 1;
 	}
 	if (!cli_is(a, "--backend", NULL) && !cli_is(a, "--device", NULL) &&
-	    !cli_is(a, "--kernels", NULL))
+	    !cli_is(a, "--kernels", NULL) && !cli_is(a, "--mem-budget", NULL) &&
+	    !cli_is(a, "--io", NULL))
 		return 0;
 	if (!cli_value(cmd, argc, argv, i, &v))
 		return -1;
+	if (cli_is(a, "--io", NULL)) {
+		if (strcmp(v, "uring") && strcmp(v, "aio") && strcmp(v, "pread") &&
+		    strcmp(v, "mmap")) {
+			cli_error(cmd, CLI_USAGE, "unknown reader '%s' (uring, aio, "
+				  "pread or mmap)", v);
+			return -1;
+		}
+		b->mo.io = v;
+		return 1;
+	}
+	if (cli_is(a, "--mem-budget", NULL)) {
+		char *end;
+		size_t n = strlen(v);
+		if (n > 1 && v[n - 1] == '%') {
+			unsigned long p = strtoul(v, &end, 10);
+			if (end == v + n - 1 && p >= 1 && p <= 100) {
+				b->mo.mem_budget_pct = (uint32_t)p;
+				return 1;
+			}
+		} else if (duet_weights_parse_budget(v, 0, &b->mo.mem_budget)) {
+			return 1;
+		}
+		cli_error(cmd, CLI_USAGE, "bad --mem-budget '%s' (bytes, with K, M "
+			  "or G, or 1%%..100%%)", v);
+		return -1;
+	}
 	if (cli_is(a, "--backend", NULL)) {
 		if (!strcmp(v, "cpu"))
 			b->backend = DUET_BACKEND_CPU;

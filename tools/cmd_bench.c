@@ -93,8 +93,7 @@ static bool parse(int argc, char **argv, bench_opts *o, int *rc)
 		goto usage;
 	}
 	return true;
-usage:
-	fputs(usage_text, stderr);
+usage: /* the error said what; --help gives the options */
 	*rc = CLI_USAGE;
 	return false;
 }
@@ -308,13 +307,41 @@ static void print_json(const bench_opts *o, duet_model *m, duet_context *c,
 		       "\"pipelines\": %u}, \"validation_errors\": %llu",
 		       di.device_ms, di.cache_state, di.cache_load_ms, di.pipeline_ms,
 		       di.pipelines, (unsigned long long)di.validation_errors);
+	duet_stream_stats ss;
+	duet_model_stream_stats(m, &ss);
+	printf(", \"io_backend\": ");
+	if (ss.streamed_layers)
+		json_str(stdout, ss.io, strlen(ss.io));
+	else
+		printf("null");
+	printf(", \"mem_budget_bytes\": %llu, \"resident_bytes\": %llu, "
+	       "\"streamed_bytes_per_token\": %llu, \"read_gbps\": ",
+	       (unsigned long long)ss.mem_budget,
+	       (unsigned long long)(ss.streamed_layers ? ss.resident_bytes + ss.ring_bytes
+						       : mi.file_bytes),
+	       (unsigned long long)ss.streamed_bytes_per_pass);
+	json_num(stdout, ss.read_busy_s > 0 ? (double)ss.bytes_read / ss.read_busy_s / 1e9 : 0);
+	printf(", \"read_cpu_s_per_gb\": ");
+	json_num(stdout, ss.bytes_read ? ss.read_cpu_s / ((double)ss.bytes_read / 1e9) : 0);
+	printf(", \"io_wait_s\": ");
+	json_num(stdout, ss.wait_s);
 	printf("}\n");
 }
 
-static void print_text(const bench_opts *o, duet_context *c, const result *r)
+static void print_text(const bench_opts *o, duet_model *m, duet_context *c,
+		       const result *r)
 {
 	char desc[400];
 	printf("backend: %s\n", cli_backend_desc(c, desc, sizeof desc));
+	duet_stream_stats ss;
+	duet_model_stream_stats(m, &ss);
+	if (ss.streamed_layers)
+		printf("weights: budget %.1f MiB, %u layers resident, %u streamed "
+		       "(%.1f MiB per token) by %s; read %.2f GB/s, %.2f s waiting\n",
+		       (double)ss.mem_budget / 1048576.0, ss.resident_layers,
+		       ss.streamed_layers, (double)ss.streamed_bytes_per_pass / 1048576.0,
+		       ss.io, ss.read_busy_s > 0 ? (double)ss.bytes_read / ss.read_busy_s / 1e9 : 0,
+		       ss.wait_s);
 	printf("load %.1f ms, first pp %.1f ms, first tg %.1f ms (pipelines "
 	       "compile on first use)\n", r->load_ms, r->first_pp_ms, r->first_tg_ms);
 	if (o->n_prompt)
@@ -333,7 +360,7 @@ int cmd_bench(int argc, char **argv)
 		return rc;
 	double t0 = now_ms();
 	duet_model *m;
-	duet_status s = duet_model_load(o.model, NULL, &m);
+	duet_status s = duet_model_load(o.model, &o.be.mo, &m);
 	if (s != DUET_OK)
 		return cli_fail(CMD, s);
 	duet_device *dev;
@@ -352,7 +379,7 @@ int cmd_bench(int argc, char **argv)
 		if (o.json)
 			print_json(&o, m, c, &r);
 		else
-			print_text(&o, c, &r);
+			print_text(&o, m, c, &r);
 		if (o.be.profile && r.prof_pp.n)
 			print_profile("pp", &r.prof_pp);
 		if (o.be.profile && r.prof_tg.n)

@@ -298,7 +298,7 @@ int cmd_run(int argc, char **argv)
 	if (o.tokens && !cli_tokens(CMD, o.tokens, &prompt, &n_prompt))
 		return CLI_USAGE;
 	duet_model *m;
-	duet_status s = duet_model_load(o.model, NULL, &m);
+	duet_status s = duet_model_load(o.model, &o.be.mo, &m);
 	if (s != DUET_OK) {
 		free(prompt);
 		return cli_fail(CMD, s);

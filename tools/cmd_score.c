@@ -239,7 +239,7 @@ int cmd_score(int argc, char **argv)
 	duet_model *m = NULL;
 	duet_context *ctx = NULL;
 	duet_device *dev = NULL;
-	duet_status s = duet_model_load(model, NULL, &m);
+	duet_status s = duet_model_load(model, &be.mo, &m);
 	if (s == DUET_OK && !tokens) {
 		size_t len = prompt ? strlen(prompt) : 0;
 		char *text = prompt ? NULL : cli_read_file(file, &len);

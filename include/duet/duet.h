@@ -38,7 +38,37 @@ typedef struct duet_sampler duet_sampler;
 
 typedef struct duet_model_options {
 	bool vocab_only; /* read only the tokenizer (no weights; no contexts) */
+	/* Bytes the weights may occupy; 0: no limit. Below the model's size,
+	 * the embeddings and output head plus as many whole layers as fit
+	 * stay resident and the other layers are read from the file again on
+	 * every pass, a few layers ahead (CPU backend; such a model serves
+	 * one context at a time, and an auto backend picks the CPU). */
+	uint64_t mem_budget;
+	uint32_t mem_budget_pct; /* 1..100: the budget as a percentage of the
+				    weights, when mem_budget is 0 */
+	/* Reader for streamed layers: "uring", "aio", "pread", "mmap" or
+	 * NULL (probe in that order, mmap excluded). */
+	const char *io;
 } duet_model_options;
+
+/* Weight streaming figures of a model (all zero when nothing streams). */
+typedef struct duet_stream_stats {
+	uint64_t mem_budget;      /* as asked */
+	uint64_t model_bytes;     /* all weights */
+	uint64_t resident_bytes;  /* pinned + resident layers */
+	uint64_t ring_bytes;      /* staging slots */
+	uint32_t resident_layers, streamed_layers;
+	uint64_t streamed_bytes_per_pass; /* read per forward pass */
+	uint64_t bytes_read;      /* so far */
+	double read_busy_s;       /* reader time with reads in flight */
+	double read_cpu_s;        /* CPU time of the reading thread */
+	double wait_s;            /* compute time lost waiting for reads */
+	const char *io;           /* the reader and why ("" when none) */
+} duet_stream_stats;
+
+/* Fills *st for model m (owned strings live as long as m). Thread-safe
+ * with respect to other models only. */
+DUET_API void duet_model_stream_stats(const duet_model *m, duet_stream_stats *st);
 
 /* Loads the GGUF model at path (memory-mapped, read-only). On DUET_OK *out
  * is a new model the caller frees with duet_model_destroy(). Errors:

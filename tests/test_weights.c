@@ -1,0 +1,142 @@
+/* Weights under a memory budget (runtime/weights): greedy output equals
+ * the fully resident run's with budgets of 100%, 50% and 25% and with every
+ * reader; what streams and what was read is reported; budgets too small
+ * and streaming on Vulkan are clear errors. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "duet/duet.h"
+#include "models.h"
+
+#define N_GEN 24
+
+static char model[512];
+
+/* 16 layers of about 0.6 MB against a 0.1 MB output head: 50% holds the
+ * ring and some whole layers, 25% the head and the ring. */
+static void make(void)
+{
+	duet_synth_options o = { .arch = "llama", .dim = 256, .layers = 16, .heads = 8,
+				 .kv_heads = 4, .ff = 768, .vocab = 300, .type = "q8_0",
+				 .seed = 7 };
+	make_model(&o, "stream", model, sizeof model);
+}
+
+TestSuite(weights, .init = make);
+
+/* Greedy ids of N_GEN tokens after a fixed prompt; stats of the model. */
+static void greedy(const duet_model_options *mo, int32_t *ids, duet_stream_stats *st)
+{
+	duet_model *m;
+	cr_assert_eq(duet_model_load(model, mo, &m), DUET_OK, "%s", duet_last_error());
+	duet_context_options co = { .n_ctx = 64, .n_batch = 8, .backend = DUET_BACKEND_CPU };
+	duet_context *c;
+	cr_assert_eq(duet_context_create(m, &co, &c), DUET_OK, "%s", duet_last_error());
+	int32_t tok[12] = { 1, 17, 42, 99, 5, 230, 7, 64, 128, 3, 77, 250 };
+	const float *logits;
+	uint32_t n = 12;
+	for (int i = 0; i < N_GEN; i++) {
+		cr_assert_eq(duet_context_eval(c, tok, n, false, &logits), DUET_OK, "%s",
+			     duet_last_error());
+		int best = 0;
+		for (int v = 1; v < 300; v++)
+			if (logits[v] > logits[best])
+				best = v;
+		ids[i] = best;
+		tok[0] = best;
+		n = 1;
+	}
+	if (st)
+		duet_model_stream_stats(m, st);
+	duet_context_destroy(c);
+	duet_model_destroy(m);
+}
+
+Test(weights, budgets_give_identical_greedy_output, .timeout = 120)
+{
+	int32_t want[N_GEN], got[N_GEN];
+	duet_stream_stats st;
+	greedy(NULL, want, &st);
+	cr_assert_eq(st.streamed_layers, 0, "nothing streams without a budget");
+	static const uint32_t pct[] = { 100, 50, 25 };
+	for (int k = 0; k < 3; k++) {
+		duet_model_options mo = { .mem_budget_pct = pct[k] };
+		greedy(&mo, got, &st);
+		for (int i = 0; i < N_GEN; i++)
+			cr_assert_eq(got[i], want[i], "budget %u%%: token %d is %d, want %d",
+				     pct[k], i, got[i], want[i]);
+		if (pct[k] == 100) {
+			cr_assert_eq(st.streamed_layers, 0);
+			continue;
+		}
+		cr_assert_gt(st.streamed_layers, 0, "%u%%", pct[k]);
+		cr_assert_leq(st.resident_bytes + st.ring_bytes, st.mem_budget,
+			      "%u%%: %llu resident + %llu ring over %llu", pct[k],
+			      (unsigned long long)st.resident_bytes,
+			      (unsigned long long)st.ring_bytes,
+			      (unsigned long long)st.mem_budget);
+		uint64_t b = st.model_bytes / 100 * pct[k] + st.model_bytes % 100 * pct[k] / 100;
+		cr_assert_eq(st.mem_budget, b, "%u%% of %llu", pct[k],
+			     (unsigned long long)st.model_bytes);
+		/* the prompt pass and N_GEN - 1 more read every streamed layer
+		 * (the ring keeps some of the last pass) */
+		cr_assert_geq(st.bytes_read, (uint64_t)(N_GEN - 1) * st.streamed_bytes_per_pass -
+			      st.ring_bytes, "%u%%: read %llu", pct[k],
+			      (unsigned long long)st.bytes_read);
+		cr_assert(st.io[0], "no reader reported");
+		cr_log_info("%u%%: %u resident, %u streamed layers, %s", pct[k],
+			    st.resident_layers, st.streamed_layers, st.io);
+	}
+	cr_assert_lt(st.resident_layers, 16);
+}
+
+Test(weights, every_reader_streams_the_same_bytes, .timeout = 120)
+{
+	int32_t want[N_GEN], got[N_GEN];
+	greedy(NULL, want, NULL);
+	static const char *readers[] = { "uring", "aio", "pread", "mmap" };
+	for (int k = 0; k < 4; k++) {
+		duet_model_options mo = { .mem_budget_pct = 40, .io = readers[k] };
+		duet_model *m;
+		duet_status s = duet_model_load(model, &mo, &m);
+		if (s == DUET_E_UNSUPPORTED) { /* a reader this kernel refuses */
+			cr_log_warn("%s: %s (not checked)", readers[k], duet_last_error());
+			continue;
+		}
+		cr_assert_eq(s, DUET_OK, "%s", duet_last_error());
+		duet_model_destroy(m);
+		duet_stream_stats st;
+		greedy(&mo, got, &st);
+		cr_assert(strstr(st.io, readers[k]), "asked %s, got %s", readers[k], st.io);
+		for (int i = 0; i < N_GEN; i++)
+			cr_assert_eq(got[i], want[i], "%s: token %d", readers[k], i);
+	}
+}
+
+Test(weights, bad_budgets_and_backends_are_errors)
+{
+	duet_model *m;
+	duet_model_options tiny = { .mem_budget = 4096 };
+	cr_assert_eq(duet_model_load(model, &tiny, &m), DUET_E_INVAL);
+	cr_assert(strstr(duet_last_error(), "at least"), "%s", duet_last_error());
+	duet_model_options pct = { .mem_budget_pct = 101 };
+	cr_assert_eq(duet_model_load(model, &pct, &m), DUET_E_INVAL);
+	duet_model_options io = { .mem_budget_pct = 50, .io = "floppy" };
+	cr_assert_eq(duet_model_load(model, &io, &m), DUET_E_INVAL);
+	cr_assert(strstr(duet_last_error(), "floppy"), "%s", duet_last_error());
+	duet_model_options half = { .mem_budget_pct = 50 };
+	cr_assert_eq(duet_model_load(model, &half, &m), DUET_OK, "%s", duet_last_error());
+	duet_context_options vk = { .backend = DUET_BACKEND_VULKAN };
+	duet_context *c, *c2;
+	cr_assert_eq(duet_context_create(m, &vk, &c), DUET_E_UNSUPPORTED);
+	cr_assert(strstr(duet_last_error(), "CPU backend"), "%s", duet_last_error());
+	duet_context_options any = { .n_ctx = 32 };
+	cr_assert_eq(duet_context_create(m, &any, &c), DUET_OK, "%s", duet_last_error());
+	cr_assert_eq(duet_context_backend(c), DUET_BACKEND_CPU);
+	cr_assert_eq(duet_context_create(m, &any, &c2), DUET_E_UNSUPPORTED);
+	duet_context_destroy(c);
+	cr_assert_eq(duet_context_create(m, &any, &c2), DUET_OK, "%s", duet_last_error());
+	duet_context_destroy(c2);
+	duet_model_destroy(m);
+}
