@@ -54,7 +54,7 @@ struct duet_io {
 	duet_io_opts o;
 	duet_io_kind kind;
 	bool direct;
-	char reason[MSG];
+	char reason[3 * MSG];
 	uint8_t *map; /* mmap backend */
 	struct iovec *bufs;
 	uint32_t n_bufs;
@@ -601,7 +601,7 @@ duet_status duet_io_open(const char *path, const duet_io_opts *o,
 			s = DUET_ERR(DUET_E_UNSUPPORTED, "--io %s: %s",
 				     duet_io_kind_name(io->kind), why);
 		else
-			snprintf(io->reason, MSG, "%s (asked), %s",
+			snprintf(io->reason, sizeof io->reason, "%s (asked), %s",
 				 duet_io_kind_name(io->kind), dmode);
 	} else {
 		char tried[MSG] = "";
@@ -619,10 +619,10 @@ duet_status duet_io_open(const char *path, const duet_io_opts *o,
 		if (s != DUET_OK)
 			s = DUET_ERR(DUET_E_UNSUPPORTED, "no reader works: %s", tried);
 		else if (tried[0])
-			snprintf(io->reason, MSG, "%s (%s), %s",
+			snprintf(io->reason, sizeof io->reason, "%s (%s), %s",
 				 duet_io_kind_name(io->kind), tried, dmode);
 		else
-			snprintf(io->reason, MSG, "%s, %s", duet_io_kind_name(io->kind), dmode);
+			snprintf(io->reason, sizeof io->reason, "%s, %s", duet_io_kind_name(io->kind), dmode);
 	}
 	pthread_mutex_init(&io->mu, NULL);
 	pthread_cond_init(&io->work, NULL);
