@@ -1,5 +1,6 @@
 /* The public API's glue for models: GGUF + description + vocabulary,
  * tokenizing, chat templates, streaming output. Contexts: context.c. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,7 +70,6 @@ duet_status duet_model_load(const char *path, const duet_model_options *opts,
 void duet_model_stream_stats(const duet_model *m, duet_stream_stats *st)
 {
 	memset(st, 0, sizeof *st);
-	st->io = "";
 	if (!duet_weights_streaming(m->weights))
 		return;
 	duet_weights_info i;
@@ -86,8 +86,8 @@ void duet_model_stream_stats(const duet_model *m, duet_stream_stats *st)
 		.read_busy_s = i.read_busy_s,
 		.read_cpu_s = i.read_cpu_s,
 		.wait_s = i.wait_s,
-		.io = i.io_reason,
 	};
+	snprintf(st->io, sizeof st->io, "%s", i.io_reason);
 }
 
 void duet_model_destroy(duet_model *m)

@@ -63,11 +63,10 @@ typedef struct duet_stream_stats {
 	double read_busy_s;       /* reader time with reads in flight */
 	double read_cpu_s;        /* CPU time of the reading thread */
 	double wait_s;            /* compute time lost waiting for reads */
-	const char *io;           /* the reader and why ("" when none) */
+	char io[160];             /* the reader and why ("" when none) */
 } duet_stream_stats;
 
-/* Fills *st for model m (owned strings live as long as m). Thread-safe
- * with respect to other models only. */
+/* Fills *st for model m. Not thread-safe with a context running on m. */
 DUET_API void duet_model_stream_stats(const duet_model *m, duet_stream_stats *st);
 
 /* Loads the GGUF model at path (memory-mapped, read-only). On DUET_OK *out
