@@ -65,6 +65,7 @@ struct duet_io {
 	aio_context_t aio;
 	duet_pool *pool;
 	bool broken; /* a backend call failed beyond one read: refuse more */
+	double checked_s; /* when the file was last checked unchanged */
 
 	pthread_mutex_t mu;
 	pthread_cond_t work, done;
@@ -205,8 +206,10 @@ static int run_uring(duet_io *io, chunk *cs, uint32_t n, char *msg)
 		}
 		if (!inflight)
 			break;
-		/* one call submits and reaps a quarter of the queue */
-		int e = io_uring_submit_and_wait(&io->ring, (inflight + 3) / 4);
+		/* one call submits and reaps: everything in flight when nothing
+		 * is left to queue, else a quarter of the queue */
+		bool more = rc == 0 && (next < n || n_again);
+		int e = io_uring_submit_and_wait(&io->ring, more ? (inflight + 3) / 4 : inflight);
 		atomic_fetch_add(&io->syscalls, 1);
 		if (e < 0 && e != -EINTR) {
 			snprintf(msg, MSG, "io_uring_submit: %s", strerror(-e));
@@ -388,9 +391,14 @@ static int run_mmap(duet_io *io, chunk *cs, uint32_t n, char *msg)
 
 /* ---- the reader's thread ----------------------------------------------------- */
 
-/* Checks that the file is still what was opened (size and mtime). */
+/* Checks that the file is still what was opened (size and mtime), at
+ * most once a second (a shrunk file also shows as a short read). */
 static int unchanged(duet_io *io, char *msg)
 {
+	double t = now_s();
+	if (t - io->checked_s < 1.0)
+		return 0;
+	io->checked_s = t;
 	struct stat st;
 	atomic_fetch_add(&io->syscalls, 1);
 	if (fstat(io->fd, &st) != 0) {
