@@ -41,7 +41,8 @@ const char *duet_backend_name(duet_backend b)
 }
 
 /* Sets up the Vulkan executor; on failure leaves c without one. */
-static duet_status open_vulkan(duet_context *c, duet_device *dev)
+static duet_status open_vulkan(duet_context *c, duet_device *dev,
+			       const duet_context_options *o)
 {
 	duet_status s = DUET_OK;
 	if (!dev) {
@@ -51,7 +52,8 @@ static duet_status open_vulkan(duet_context *c, duet_device *dev)
 	if (s == DUET_OK)
 		s = duet_vk_check_model(duet_device_vk(dev), &c->model->desc);
 	if (s == DUET_OK)
-		s = duet_device_acquire_weights(dev, &c->model->desc, &c->weights);
+		s = duet_device_acquire_weights(dev, &c->model->desc, o->progress,
+						o->progress_user, &c->weights);
 	if (s == DUET_OK)
 		s = duet_vk_exec_create(duet_device_vk(dev), c->weights, c->n_ctx,
 					duet_device_profiling(dev), &c->vx);
@@ -112,7 +114,7 @@ duet_status duet_context_create(duet_model *m, const duet_context_options *opts,
 	c->n_batch = o.n_batch < o.n_ctx ? o.n_batch : o.n_ctx;
 	duet_status s = DUET_E_UNSUPPORTED;
 	if (o.backend != DUET_BACKEND_CPU) {
-		s = open_vulkan(c, o.device);
+		s = open_vulkan(c, o.device, &o);
 		if (s == DUET_OK)
 			c->backend = DUET_BACKEND_VULKAN;
 		else if (o.backend == DUET_BACKEND_VULKAN)
@@ -122,6 +124,11 @@ duet_status duet_context_create(duet_model *m, const duet_context_options *opts,
 		/* auto: the CPU is always there */
 		s = open_cpu(c, o.n_threads);
 		c->backend = DUET_BACKEND_CPU;
+	}
+	if (s == DUET_OK && o.progress) {
+		duet_weights_info wi;
+		duet_weights_get_info(m->weights, &wi);
+		o.progress(o.progress_user, wi.model_bytes, wi.model_bytes);
 	}
 	if (s == DUET_OK && streams) {
 		duet_cpu_set_weights(c->cpu, m->weights);

@@ -16,6 +16,7 @@
 #ifndef DUET_RUNTIME_EXEC_VK_H
 #define DUET_RUNTIME_EXEC_VK_H
 
+#include "duet/duet.h"
 #include "graph.h"
 #include "shim.h"
 
@@ -26,9 +27,12 @@ typedef struct duet_vk_exec duet_vk_exec;
  * DUET_E_UNSUPPORTED naming the first obstacle (weight type, head size). */
 duet_status duet_vk_check_model(const duet_vk_device *d, const duet_model_desc *m);
 
-/* Uploads m's weights to d. m and d must outlive *out. Errors:
- * DUET_E_UNSUPPORTED, DUET_E_DEVICE_NOMEM (with sizes), DUET_E_NOMEM. */
+/* Uploads m's weights to d, calling progress (when not NULL) after each
+ * layer with the bytes done so far, below the total. m and d must outlive
+ * *out. Errors: DUET_E_UNSUPPORTED, DUET_E_DEVICE_NOMEM (with sizes),
+ * DUET_E_NOMEM. */
 duet_status duet_vk_weights_create(duet_vk_device *d, const duet_model_desc *m,
+				   duet_progress_fn progress, void *user,
 				   duet_vk_weights **out);
 
 /* Frees the weights; NULL is a no-op. */

@@ -140,3 +140,49 @@ Test(weights, bad_budgets_and_backends_are_errors)
 	duet_context_destroy(c2);
 	duet_model_destroy(m);
 }
+
+typedef struct calls {
+	int n;
+	uint64_t last_done, total;
+	bool decreasing, total_changed;
+} calls;
+
+static void count(void *user, uint64_t done, uint64_t total)
+{
+	calls *c = user;
+	if (c->n && done < c->last_done)
+		c->decreasing = true;
+	if (c->n && total != c->total)
+		c->total_changed = true;
+	c->n++;
+	c->last_done = done;
+	c->total = total;
+}
+
+/* Loading reports progress: on the CPU one final call, on Vulkan one per
+ * uploaded layer before it; done never decreases and ends at total. */
+static void progress(duet_backend backend, int min_calls)
+{
+	duet_model *m;
+	cr_assert_eq(duet_model_load(model, NULL, &m), DUET_OK, "%s", duet_last_error());
+	calls c = { 0 };
+	duet_context_options co = { .n_ctx = 32, .backend = backend,
+				    .progress = count, .progress_user = &c };
+	duet_context *ctx;
+	cr_assert_eq(duet_context_create(m, &co, &ctx), DUET_OK, "%s", duet_last_error());
+	cr_assert_geq(c.n, min_calls, "%d calls", c.n);
+	cr_assert_not(c.decreasing);
+	cr_assert_not(c.total_changed);
+	cr_assert_gt(c.total, 1000000, "total %llu", (unsigned long long)c.total);
+	cr_assert_eq(c.last_done, c.total);
+	duet_context_destroy(ctx);
+	duet_model_destroy(m);
+}
+
+Test(weights, cpu_load_reports_progress) { progress(DUET_BACKEND_CPU, 1); }
+
+Test(weights, vulkan_load_reports_progress_per_layer, .timeout = 120)
+{
+	need_vulkan();
+	progress(DUET_BACKEND_VULKAN, 16); /* 15 layers below the total, then it */
+}

@@ -63,6 +63,7 @@ typedef struct cli_backend {
 	bool validate;        /* --validate */
 	bool profile;         /* set by bench --profile */
 	duet_model_options mo; /* --mem-budget, --io */
+	bool quiet;            /* --quiet: no progress bar */
 } cli_backend;
 
 /* Usage lines for the options above. */

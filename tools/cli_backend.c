@@ -2,6 +2,8 @@
  * --device, --kernels, --validate) and opening the context they describe. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "weights.h"
@@ -18,7 +20,9 @@ const char cli_backend_usage[] =
 	"                          layers beyond it are read from the file on\n"
 	"                          every pass (CPU backend)\n"
 	"  --io R                  reader for those layers: uring, aio, pread\n"
-	"                          or mmap (default: the first that works)\n";
+	"                          or mmap (default: the first that works)\n"
+	"  --quiet                 no progress bar while weights load (it is\n"
+	"                          drawn only when stderr is a terminal)\n";
 
 int cli_backend_option(const char *cmd, int argc, char **argv, int *i,
 		       cli_backend *b)
@@ -26,6 +30,10 @@ int cli_backend_option(const char *cmd, int argc, char **argv, int *i,
 	const char *a = argv[*i], *v;
 	if (cli_is(a, "--validate", NULL)) {
 		b->validate = true;
+		return 1;
+	}
+	if (cli_is(a, "--quiet", NULL)) {
+		b->quiet = true;
 		return 1;
 	}
 	if (!cli_is(a, "--backend", NULL) && !cli_is(a, "--device", NULL) &&
@@ -90,6 +98,45 @@ int cli_backend_option(const char *cmd, int argc, char **argv, int *i,
 	return 1;
 }
 
+static double mono_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+typedef struct bar_state {
+	double t0, last;
+	bool drawn;
+} bar_state;
+
+/* One line on stderr, redrawn at most 10 times a second: percentage,
+ * bytes, rate and time left; erased when the load is done. */
+static void progress_bar(void *user, uint64_t done, uint64_t total)
+{
+	bar_state *b = user;
+	double t = mono_s();
+	if (done >= total) {
+		if (b->drawn)
+			fputs("\r\033[K", stderr);
+		return;
+	}
+	if (t - b->last < 0.1)
+		return;
+	b->last = t;
+	double frac = total ? (double)done / (double)total : 1.0, el = t - b->t0;
+	double rate = el > 0 ? (double)done / el : 0;
+	char bar[31];
+	int fill = (int)(frac * 30.0);
+	for (int i = 0; i < 30; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[30] = 0;
+	fprintf(stderr, "\rloading weights %3.0f%% [%s] %.0f/%.0f MB, %.0f MB/s, %.1f s left ",
+		100.0 * frac, bar, (double)done / 1e6, (double)total / 1e6, rate / 1e6,
+		rate > 0 ? (double)(total - done) / rate : 0.0);
+	b->drawn = true;
+}
+
 int cli_context(const char *cmd, duet_model *m, const cli_backend *b,
 		duet_context_options *co, duet_device **dev, duet_context **ctx)
 {
@@ -107,7 +154,13 @@ int cli_context(const char *cmd, duet_model *m, const cli_backend *b,
 	}
 	co->backend = *dev ? b->backend : DUET_BACKEND_CPU;
 	co->device = *dev;
+	bar_state bs = { mono_s(), 0, false };
+	if (!b->quiet && isatty(2)) {
+		co->progress = progress_bar;
+		co->progress_user = &bs;
+	}
 	s = duet_context_create(m, co, ctx);
+	co->progress = NULL; /* bs ends here */
 	if (s != DUET_OK) {
 		duet_device_close(*dev);
 		*dev = NULL;

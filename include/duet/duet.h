@@ -246,6 +246,11 @@ typedef struct duet_device_info {
 /* Fills *out; the strings are owned by d. Not thread-safe with uses of d. */
 DUET_API void duet_device_get_info(const duet_device *d, duet_device_info *out);
 
+/* Progress of a context's weight loading (the upload to a Vulkan device):
+ * done of total bytes, done never decreasing; the last call has done ==
+ * total, on every backend. Called on the thread creating the context. */
+typedef void (*duet_progress_fn)(void *user, uint64_t done, uint64_t total);
+
 typedef struct duet_context_options {
 	uint32_t n_ctx;       /* positions; 0: min(training context, 4096) */
 	uint32_t n_batch;     /* tokens per forward pass in prefill; 0: 64 */
@@ -253,6 +258,8 @@ typedef struct duet_context_options {
 	duet_backend backend; /* 0: auto */
 	duet_device *device;  /* Vulkan device to run on (borrowed); NULL: the
 				 context opens its own when it uses Vulkan */
+	duet_progress_fn progress; /* NULL: none */
+	void *progress_user;
 } duet_context_options;
 
 /* Creates a context on model m (which must outlive it). On DUET_OK the
