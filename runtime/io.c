@@ -137,7 +137,11 @@ static int complete(const duet_io *io, chunk *c, int64_t res, char *msg)
 	c->done += (uint32_t)res;
 	if (c->done == c->len)
 		return 1;
-	if (res > 0 && !(io->direct && pos + (uint64_t)res >= io->size))
+	/* a short read: read the rest again, unless it was direct I/O that
+	 * stopped at the end of the file or off alignment (which O_DIRECT
+	 * does only at the end: the rest would fail with EINVAL) */
+	uint64_t end = pos + (uint64_t)res;
+	if (res > 0 && !(io->direct && (end >= io->size || end % DIRECT_ALIGN)))
 		return 0;
 	/* end of file: fine past the size at open, an error before it */
 	if (c->off + c->done < io->size) {

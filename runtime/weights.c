@@ -208,7 +208,8 @@ duet_status duet_weights_create(duet_model_desc *desc, const duet_gguf *g,
 	w->info.n_streamed_layers = w->n_streamed;
 	w->info.n_slots = w->n_slots;
 	w->info.ring_bytes = (uint64_t)w->n_slots * max_span;
-	duet_io_opts io = { .kind = opt.io, .direct = !opt.buffered };
+	duet_io_opts io = { .kind = opt.io, .direct = !opt.buffered,
+			    .fault = opt.fault, .fault_at = opt.fault_at };
 	duet_status s = duet_io_open(path, &io, &w->io);
 	if (s == DUET_OK)
 		w->info.io_reason = duet_io_reason(w->io);

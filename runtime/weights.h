@@ -34,6 +34,8 @@ typedef struct duet_weights_opts {
 	duet_io_kind io; /* reader for streamed layers (AUTO: probe) */
 	bool buffered;   /* do not try O_DIRECT */
 	uint32_t depth;  /* layers read ahead; 0: 2 */
+	duet_io_fault_kind fault; /* test hook, passed to the reader (io.h) */
+	uint64_t fault_at;
 } duet_weights_opts;
 
 typedef struct duet_weights_info {

@@ -8,6 +8,8 @@
 
 #include "duet/duet.h"
 #include "models.h"
+#include "session.h"
+#include "weights.h"
 
 #define N_GEN 24
 
@@ -185,4 +187,49 @@ Test(weights, vulkan_load_reports_progress_per_layer, .timeout = 120)
 {
 	need_vulkan();
 	progress(DUET_BACKEND_VULKAN, 16); /* 15 layers below the total, then it */
+}
+
+/* A read fault while streaming fails entering that layer with the file
+ * offset in the message; other layers still stream, and the faulty one
+ * is read again (and fails again) on the next try: nothing is stuck. */
+Test(weights, read_faults_fail_the_layer_and_leave_the_rest_usable)
+{
+	static const duet_io_fault_kind faults[] = { DUET_IO_FAULT_EIO, DUET_IO_FAULT_SHORT };
+	for (int f = 0; f < 2; f++) {
+		duet_model *m;
+		cr_assert_eq(duet_model_load(model, NULL, &m), DUET_OK, "%s", duet_last_error());
+		duet_model_desc *desc = &m->desc;
+		/* a fault in the middle of layer 10's down matrix */
+		const duet_weight *down = &desc->layers[10].w_down;
+		uint64_t at = (uint64_t)((const uint8_t *)down->data - m->gguf->base) +
+			      down->row_bytes * (uint64_t)down->n_out / 2;
+		duet_weights_opts o = { .budget_pct = 25, .fault = faults[f], .fault_at = at };
+		duet_weights *w;
+		cr_assert_eq(duet_weights_create(desc, m->gguf, model, &o, &w), DUET_OK, "%s",
+			     duet_last_error());
+		cr_assert(duet_weights_streaming(w));
+		for (uint32_t il = 0; il < 10; il++) {
+			cr_assert_eq(duet_weights_enter(w, il), DUET_OK, "layer %u: %s", il,
+				     duet_last_error());
+			duet_weights_leave(w, il);
+		}
+		cr_assert_eq(duet_weights_enter(w, 10), DUET_E_IO);
+		const char *e = duet_last_error();
+		cr_assert(strstr(e, "streaming layer 10"), "%s", e);
+		cr_assert(strstr(e, f ? "short read" : "Input/output error"), "%s", e);
+		cr_assert_eq(duet_weights_enter(w, 11), DUET_OK, "%s", duet_last_error());
+		duet_weights_leave(w, 11);
+		cr_assert_eq(duet_weights_enter(w, 10), DUET_E_IO, "the fault is still there");
+		cr_assert_eq(duet_weights_enter(w, 3), DUET_OK, "%s", duet_last_error());
+		/* layer 3's matrices now point into a slot holding its bytes */
+		const duet_weight *wq = &desc->layers[3].wq;
+		cr_assert(wq->data < (const void *)m->gguf->base ||
+			  wq->data >= (const void *)(m->gguf->base + m->gguf->size));
+		duet_weights_leave(w, 3);
+		duet_weights_destroy(w);
+		/* the model's own pointers are back in the map */
+		cr_assert(wq->data >= (const void *)m->gguf->base &&
+			  wq->data < (const void *)(m->gguf->base + m->gguf->size));
+		duet_model_destroy(m);
+	}
 }
