@@ -168,12 +168,57 @@ static int buf_of(const duet_io *io, const uint8_t *p, uint32_t len)
 
 /* ---- backends: read every chunk, or fail with msg ------------------------- */
 
+/* The queueing rules the asynchronous backends share: chunks with a rest
+ * to read go first, then new ones; after the first error nothing more is
+ * queued (what is in flight is still reaped) and msg keeps that error. */
+typedef struct sched {
+	const duet_io *io;
+	chunk *cs;
+	uint32_t n, next;
+	uint32_t *again, n_again;
+	int rc;
+	char *msg;
+} sched;
+
+static bool sched_init(sched *q, const duet_io *io, chunk *cs, uint32_t n, char *msg)
+{
+	*q = (sched){ .io = io, .cs = cs, .n = n, .msg = msg };
+	q->again = malloc(sizeof *q->again * (n ? n : 1));
+	if (!q->again)
+		snprintf(msg, MSG, "out of memory");
+	return q->again != NULL;
+}
+
+/* Whether anything is left to queue. */
+static bool sched_more(const sched *q)
+{
+	return q->rc == 0 && (q->n_again || q->next < q->n);
+}
+
+/* The next chunk to queue; call only when sched_more(). */
+static uint32_t sched_take(sched *q)
+{
+	return q->n_again ? q->again[--q->n_again] : q->next++;
+}
+
+/* Takes the result of a read of chunk i. */
+static void sched_result(sched *q, uint32_t i, int64_t res)
+{
+	char dropped[MSG];
+	int r = complete(q->io, &q->cs[i], res, q->rc ? dropped : q->msg);
+	if (r < 0) {
+		q->rc = -1;
+		q->n_again = 0;
+	} else if (r == 0 && q->rc == 0) {
+		q->again[q->n_again++] = i;
+	}
+}
+
 #if DUET_HAVE_URING
-static bool uring_queue(duet_io *io, chunk *c, uint32_t idx)
+/* Queues the rest of chunk c; the ring must have space. */
+static void uring_queue(duet_io *io, chunk *c, uint32_t idx)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&io->ring);
-	if (!sqe)
-		return false;
 	uint8_t *dst = c->dst + c->done;
 	uint32_t len = c->len - c->done;
 	int fd = io->fixed_file ? 0 : io->fd;
@@ -184,60 +229,41 @@ static bool uring_queue(duet_io *io, chunk *c, uint32_t idx)
 	if (io->fixed_file)
 		sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data64(sqe, idx);
-	return true;
 }
 
 static int run_uring(duet_io *io, chunk *cs, uint32_t n, char *msg)
 {
-	uint32_t next = 0, inflight = 0, qd = io->o.queue_depth;
-	uint32_t *again = malloc(sizeof *again * (n ? n : 1)), n_again = 0;
-	int rc = 0;
-	if (!again) {
-		snprintf(msg, MSG, "out of memory");
+	uint32_t inflight = 0, qd = io->o.queue_depth;
+	sched q;
+	if (!sched_init(&q, io, cs, n, msg))
 		return -1;
-	}
-	while (inflight || (rc == 0 && (next < n || n_again))) {
-		while (inflight < qd && rc == 0 && (n_again || next < n)) {
-			bool retry = n_again > 0;
-			uint32_t i = retry ? again[n_again - 1] : next;
-			if (!uring_queue(io, &cs[i], i))
-				break; /* the ring is full: submit what it holds */
-			if (retry)
-				n_again--;
-			else
-				next++;
+	while (inflight || sched_more(&q)) {
+		while (inflight < qd && io_uring_sq_space_left(&io->ring) && sched_more(&q)) {
+			uint32_t i = sched_take(&q);
+			uring_queue(io, &cs[i], i);
 			inflight++;
 		}
-		if (!inflight)
-			break;
 		/* one call submits and reaps: everything in flight when nothing
 		 * is left to queue, else a quarter of the queue */
-		bool more = rc == 0 && (next < n || n_again);
-		int e = io_uring_submit_and_wait(&io->ring, more ? (inflight + 3) / 4 : inflight);
+		int e = io_uring_submit_and_wait(&io->ring, sched_more(&q) ? (inflight + 3) / 4
+									  : inflight);
 		atomic_fetch_add(&io->syscalls, 1);
 		if (e < 0 && e != -EINTR) {
 			snprintf(msg, MSG, "io_uring_submit: %s", strerror(-e));
-			rc = -1;
+			q.rc = -1;
 			io->broken = true; /* the ring's state is unknown now */
 			break;
 		}
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;
 		io_uring_for_each_cqe(&io->ring, head, cqe) {
-			uint32_t i = (uint32_t)io_uring_cqe_get_data64(cqe);
 			seen++, inflight--;
-			int r = complete(io, &cs[i], cqe->res, rc ? (char[MSG]){ 0 } : msg);
-			if (r < 0)
-				rc = -1;
-			else if (r == 0 && rc == 0)
-				again[n_again++] = i;
+			sched_result(&q, (uint32_t)io_uring_cqe_get_data64(cqe), cqe->res);
 		}
 		io_uring_cq_advance(&io->ring, seen);
-		if (rc)
-			n_again = 0; /* drain what is in flight, queue nothing new */
 	}
-	free(again);
-	return rc;
+	free(q.again);
+	return q.rc;
 }
 #endif
 
@@ -248,34 +274,34 @@ static long aio_call(long nr, long a, long b, long c, long d, long e)
 
 static int run_aio(duet_io *io, chunk *cs, uint32_t n, char *msg)
 {
-	uint32_t qd = io->o.queue_depth, next = 0, inflight = 0;
+	uint32_t qd = io->o.queue_depth, inflight = 0;
 	struct iocb *cbs = calloc(qd, sizeof *cbs);
 	struct iocb **ptrs = calloc(qd, sizeof *ptrs);
 	struct io_event *ev = calloc(qd, sizeof *ev);
 	uint32_t *slot_chunk = calloc(qd, sizeof *slot_chunk);
 	uint32_t *free_slots = calloc(qd, sizeof *free_slots), n_free = qd;
-	uint32_t *again = calloc(n ? n : 1, sizeof *again), n_again = 0;
-	int rc = 0;
-	if (!cbs || !ptrs || !ev || !slot_chunk || !free_slots || !again) {
+	sched q = { .rc = -1 };
+	if (!cbs || !ptrs || !ev || !slot_chunk || !free_slots) {
 		snprintf(msg, MSG, "out of memory");
-		rc = -1;
 		goto out;
 	}
+	if (!sched_init(&q, io, cs, n, msg))
+		goto out;
 	for (uint32_t i = 0; i < qd; i++)
 		free_slots[i] = qd - 1 - i;
-	while (next < n || inflight || n_again) {
+	while (inflight || sched_more(&q)) {
 		uint32_t k = 0;
-		while (n_free && rc == 0 && (n_again || next < n)) {
-			uint32_t i = n_again ? again[--n_again] : next++;
-			uint32_t s = free_slots[--n_free];
+		while (n_free && sched_more(&q)) {
+			uint32_t i = sched_take(&q), s = free_slots[--n_free];
 			chunk *c = &cs[i];
-			memset(&cbs[s], 0, sizeof cbs[s]);
-			cbs[s].aio_lio_opcode = IOCB_CMD_PREAD;
-			cbs[s].aio_fildes = (uint32_t)io->fd;
-			cbs[s].aio_buf = (uint64_t)(uintptr_t)(c->dst + c->done);
-			cbs[s].aio_nbytes = c->len - c->done;
-			cbs[s].aio_offset = (int64_t)(c->off + c->done);
-			cbs[s].aio_data = s;
+			cbs[s] = (struct iocb){
+				.aio_lio_opcode = IOCB_CMD_PREAD,
+				.aio_fildes = (uint32_t)io->fd,
+				.aio_buf = (uint64_t)(uintptr_t)(c->dst + c->done),
+				.aio_nbytes = c->len - c->done,
+				.aio_offset = (int64_t)(c->off + c->done),
+				.aio_data = s,
+			};
 			slot_chunk[s] = i;
 			ptrs[k++] = &cbs[s];
 		}
@@ -288,7 +314,7 @@ static int run_aio(duet_io *io, chunk *cs, uint32_t n, char *msg)
 				continue;
 			if (e <= 0) {
 				snprintf(msg, MSG, "io_submit: %s", strerror(errno));
-				rc = -1;
+				q.rc = -1;
 				for (uint32_t j = sent; j < k; j++)
 					free_slots[n_free++] = (uint32_t)ptrs[j]->aio_data;
 				break;
@@ -305,34 +331,27 @@ static int run_aio(duet_io *io, chunk *cs, uint32_t n, char *msg)
 			if (errno == EINTR)
 				continue;
 			snprintf(msg, MSG, "io_getevents: %s", strerror(errno));
-			rc = -1;
+			q.rc = -1;
 			io->broken = true; /* cannot reap what is in flight */
 			break;
 		}
 		for (long j = 0; j < got; j++) {
-			uint32_t s = (uint32_t)ev[j].data, i = slot_chunk[s];
+			uint32_t s = (uint32_t)ev[j].data;
 			free_slots[n_free++] = s;
 			inflight--;
-			int r = complete(io, &cs[i], ev[j].res, rc ? (char[MSG]){ 0 } : msg);
-			if (r < 0)
-				rc = -1;
-			else if (r == 0 && rc == 0)
-				again[n_again++] = i;
+			sched_result(&q, slot_chunk[s], ev[j].res);
 		}
-		if (rc)
-			n_again = 0;
 	}
 out:
-	free(cbs), free(ptrs), free(ev), free(slot_chunk), free(free_slots), free(again);
-	return rc;
+	free(cbs), free(ptrs), free(ev), free(slot_chunk), free(free_slots), free(q.again);
+	return q.rc;
 }
 
 typedef struct pread_run {
 	duet_io *io;
 	chunk *cs;
-	atomic_int failed;
+	atomic_int failed; /* the first task to fail sets it and writes msg */
 	char msg[MSG];
-	pthread_mutex_t mu;
 } pread_run;
 
 static void pread_task(void *arg, uint32_t t, uint32_t thread)
@@ -353,10 +372,8 @@ static void pread_task(void *arg, uint32_t t, uint32_t thread)
 		if (k > 0)
 			return;
 		if (k < 0) {
-			pthread_mutex_lock(&p->mu);
 			if (!atomic_exchange(&p->failed, 1))
 				memcpy(p->msg, msg, MSG);
-			pthread_mutex_unlock(&p->mu);
 			return;
 		}
 	}
@@ -366,9 +383,7 @@ static int run_pread(duet_io *io, chunk *cs, uint32_t n, char *msg)
 {
 	pread_run p = { .io = io, .cs = cs };
 	atomic_init(&p.failed, 0);
-	pthread_mutex_init(&p.mu, NULL);
-	duet_pool_run(io->pool, pread_task, &p, n);
-	pthread_mutex_destroy(&p.mu);
+	duet_pool_run(io->pool, pread_task, &p, n); /* joins: msg is visible */
 	if (atomic_load(&p.failed)) {
 		memcpy(msg, p.msg, MSG);
 		return -1;
@@ -521,21 +536,37 @@ static bool probe_direct(duet_io *io, const char *path)
 	return true;
 }
 
+#if DUET_HAVE_URING
+static int uring_setup(struct io_uring *ring, uint32_t depth, bool sqpoll,
+		       char *why, size_t n)
+{
+	struct io_uring_params p = { 0 };
+	if (sqpoll) {
+		p.flags |= IORING_SETUP_SQPOLL;
+		p.sq_thread_idle = 50;
+	}
+	int e = io_uring_queue_init_params(depth, ring, &p);
+	if (e < 0)
+		snprintf(why, n, "io_uring_setup: %s", strerror(-e));
+	return e < 0 ? -1 : 0;
+}
+#endif
+
+static int aio_setup(aio_context_t *ctx, uint32_t depth, char *why, size_t n)
+{
+	if (aio_call(SYS_io_setup, (long)depth, (long)ctx, 0, 0, 0) == 0)
+		return 0;
+	snprintf(why, n, "io_setup: %s", strerror(errno));
+	return -1;
+}
+
 static int try_backend(duet_io *io, duet_io_kind k, char *why, size_t n)
 {
 	switch (k) {
 	case DUET_IO_URING: {
 #if DUET_HAVE_URING
-		struct io_uring_params p = { 0 };
-		if (io->o.sqpoll) {
-			p.flags |= IORING_SETUP_SQPOLL;
-			p.sq_thread_idle = 50;
-		}
-		int e = io_uring_queue_init_params(io->o.queue_depth, &io->ring, &p);
-		if (e < 0) {
-			snprintf(why, n, "io_uring_setup: %s", strerror(-e));
+		if (uring_setup(&io->ring, io->o.queue_depth, io->o.sqpoll, why, n))
 			return -1;
-		}
 		io->fixed_file = io_uring_register_files(&io->ring, &io->fd, 1) == 0;
 		return 0;
 #else
@@ -544,12 +575,7 @@ static int try_backend(duet_io *io, duet_io_kind k, char *why, size_t n)
 #endif
 	}
 	case DUET_IO_AIO:
-		if (aio_call(SYS_io_setup, (long)io->o.queue_depth, (long)&io->aio,
-			     0, 0, 0) != 0) {
-			snprintf(why, n, "io_setup: %s", strerror(errno));
-			return -1;
-		}
-		return 0;
+		return aio_setup(&io->aio, io->o.queue_depth, why, n);
 	case DUET_IO_MMAP:
 		io->map = io->size ? mmap(NULL, io->size, PROT_READ, MAP_PRIVATE,
 					  io->fd, 0) : NULL;
@@ -692,23 +718,18 @@ void duet_io_probe(duet_io_probe_result *r)
 	r->why_not[DUET_IO_AUTO] = "not a reader";
 #if DUET_HAVE_URING
 	struct io_uring ring;
-	int e = io_uring_queue_init(4, &ring, 0);
-	if (e == 0) {
+	if (uring_setup(&ring, 4, false, r->text[0], sizeof r->text[0]) == 0)
 		io_uring_queue_exit(&ring);
-	} else {
-		snprintf(r->text[0], sizeof r->text[0], "io_uring_setup: %s", strerror(-e));
+	else
 		r->why_not[DUET_IO_URING] = r->text[0];
-	}
 #else
 	r->why_not[DUET_IO_URING] = "not in this build (no liburing)";
 #endif
 	aio_context_t ctx = 0;
-	if (aio_call(SYS_io_setup, 4, (long)&ctx, 0, 0, 0) == 0) {
+	if (aio_setup(&ctx, 4, r->text[1], sizeof r->text[1]) == 0)
 		aio_call(SYS_io_destroy, (long)ctx, 0, 0, 0, 0);
-	} else {
-		snprintf(r->text[1], sizeof r->text[1], "io_setup: %s", strerror(errno));
+	else
 		r->why_not[DUET_IO_AIO] = r->text[1];
-	}
 	r->pick = !r->why_not[DUET_IO_URING] ? DUET_IO_URING
 		  : !r->why_not[DUET_IO_AIO] ? DUET_IO_AIO : DUET_IO_PREAD;
 }

@@ -71,7 +71,7 @@ typedef struct duet_io_req {
 typedef struct duet_io_probe_result {
 	duet_io_kind pick;
 	const char *why_not[DUET_IO_MMAP + 1]; /* indexed by kind */
-	char text[3][160];
+	char text[2][160];
 } duet_io_probe_result;
 
 void duet_io_probe(duet_io_probe_result *r);
