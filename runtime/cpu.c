@@ -371,15 +371,16 @@ duet_status duet_cpu_run(duet_cpu *c, const duet_graph *g, duet_kv_cache *kv,
 	       st->n_tokens * sizeof(int32_t));
 	bool streams = duet_weights_streaming(c->weights);
 	int layer = -1; /* whose weights are entered */
-	for (uint32_t i = 0; i < g->n_nodes; i++) {
+	for (uint32_t i = 0; i < g->n_nodes && s == DUET_OK; i++) {
 		const duet_gnode *n = &g->nodes[i];
 		int nl = streams && n->w ? duet_weights_layer_of(c->weights, n->w) : -1;
 		if (nl >= 0 && nl != layer) {
 			if (layer >= 0)
 				duet_weights_leave(c->weights, (uint32_t)layer);
+			layer = -1;
+			if ((s = duet_weights_enter(c->weights, (uint32_t)nl)) != DUET_OK)
+				break;
 			layer = nl;
-			if ((s = duet_weights_enter(c->weights, (uint32_t)layer)) != DUET_OK)
-				return s; /* entering failed: nothing to leave */
 		}
 		op_run r = { .c = c, .g = g, .n = n, .st = st, .kv = kv };
 		r.dst = (float *)(c->act + c->offsets[n->dst]);
@@ -389,14 +390,12 @@ duet_status duet_cpu_run(duet_cpu *c, const duet_graph *g, duet_kv_cache *kv,
 					   : (const float *)(c->act +
 							     c->offsets[n->src[k]]);
 		r.rows = g->values[n->dst].rows == 1 ? 1 : st->n_tokens;
-		if ((s = run_node(&r)) != DUET_OK) {
-			if (layer >= 0)
-				duet_weights_leave(c->weights, (uint32_t)layer);
-			return s;
-		}
+		s = run_node(&r);
 	}
 	if (layer >= 0)
 		duet_weights_leave(c->weights, (uint32_t)layer);
+	if (s != DUET_OK)
+		return s;
 	*logits = (const float *)(c->act + c->offsets[g->out_logits]);
 	return DUET_OK;
 }

@@ -48,6 +48,30 @@ typedef struct duet_layer {
 	duet_weight w_down;    /* [n_ff] -> [n_embd] */
 } duet_layer;
 
+/* The layer's matrices in a fixed order, as an initializer of a
+ * `[const] duet_weight *ws[DUET_LAYER_MATRICES]` (absent ones have a
+ * NULL name). */
+#define DUET_LAYER_MATRICES 7
+#define DUET_LAYER_MATRIX_LIST(L)                                              \
+	{ &(L)->wq, &(L)->wk, &(L)->wv, &(L)->wo, &(L)->w_gate, &(L)->w_up,    \
+	  &(L)->w_down }
+
+/* Bytes of w's data as stored in the file (0 when absent). */
+static inline uint64_t duet_weight_bytes(const duet_weight *w)
+{
+	return w->name ? w->row_bytes * (uint64_t)w->n_out : 0;
+}
+
+/* Bytes of the layer's matrices. */
+static inline uint64_t duet_layer_bytes(const duet_layer *L)
+{
+	const duet_weight *ws[DUET_LAYER_MATRICES] = DUET_LAYER_MATRIX_LIST(L);
+	uint64_t b = 0;
+	for (int i = 0; i < DUET_LAYER_MATRICES; i++)
+		b += duet_weight_bytes(ws[i]);
+	return b;
+}
+
 typedef struct duet_hparams {
 	duet_arch arch;
 	const char *arch_name;  /* "llama", "qwen2" */

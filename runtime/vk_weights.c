@@ -34,9 +34,8 @@ duet_status duet_vk_check_model(const duet_vk_device *d, const duet_model_desc *
 				duet_type_name(m->output.type));
 	for (uint32_t il = 0; il < hp->n_layer; il++) {
 		const duet_layer *L = &m->layers[il];
-		const duet_weight *lw[] = { &L->wq, &L->wk, &L->wv, &L->wo,
-					    &L->w_gate, &L->w_up, &L->w_down };
-		for (size_t i = 0; i < 7; i++)
+		const duet_weight *lw[DUET_LAYER_MATRICES] = DUET_LAYER_MATRIX_LIST(L);
+		for (size_t i = 0; i < DUET_LAYER_MATRICES; i++)
 			if (!duet_vk_pack_supported(lw[i]->type))
 				return DUET_ERR(DUET_E_UNSUPPORTED, "tensor %s: "
 						"type %s has no Vulkan kernel",
@@ -267,21 +266,6 @@ static duet_status upload_layer(duet_vk_weights *w, uint32_t il)
 	return s;
 }
 
-static uint64_t mat_bytes(const duet_weight *w)
-{
-	return w->name ? w->row_bytes * (uint64_t)w->n_out : 0;
-}
-
-static uint64_t layer_bytes(const duet_layer *L)
-{
-	const duet_weight *ws[7] = { &L->wq, &L->wk, &L->wv, &L->wo,
-				     &L->w_gate, &L->w_up, &L->w_down };
-	uint64_t b = 0;
-	for (int i = 0; i < 7; i++)
-		b += mat_bytes(ws[i]);
-	return b;
-}
-
 duet_status duet_vk_weights_create(duet_vk_device *d, const duet_model_desc *m,
 				   duet_progress_fn progress, void *user,
 				   duet_vk_weights **out)
@@ -306,12 +290,12 @@ duet_status duet_vk_weights_create(duet_vk_device *d, const duet_model_desc *m,
 		s = upload_f32(w, m->output_norm.data, m->hp.n_embd, &w->output_norm);
 	if (s == DUET_OK && m->rope_factors)
 		s = upload_f32(w, m->rope_factors, m->hp.n_rot / 2, &w->factors);
-	uint64_t total = mat_bytes(&m->output), done = 0;
+	uint64_t total = duet_weight_bytes(&m->output), done = 0;
 	for (uint32_t il = 0; il < m->hp.n_layer; il++)
-		total += layer_bytes(&m->layers[il]);
+		total += duet_layer_bytes(&m->layers[il]);
 	for (uint32_t il = 0; s == DUET_OK && il < m->hp.n_layer; il++) {
 		s = upload_layer(w, il);
-		done += layer_bytes(&m->layers[il]);
+		done += duet_layer_bytes(&m->layers[il]);
 		if (s == DUET_OK && progress && done < total)
 			progress(user, done, total);
 	}

@@ -4,17 +4,16 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "error.h"
 
-#define N_MAT 7 /* streamed matrices of a layer */
+#define N_MAT DUET_LAYER_MATRICES
 #define ALIGN 4096u
 
 typedef struct lspan {
 	uint64_t a0, a1;       /* aligned file range read into a slot */
 	uint64_t off[N_MAT];   /* file offset of each matrix (0: absent) */
-	bool streamed;
 } lspan;
 
 typedef struct slot {
@@ -29,62 +28,44 @@ struct duet_weights {
 	const duet_gguf *g;
 	duet_io *io;
 	lspan *spans;
-	uint32_t *order; /* streamed layers in order */
+	uint32_t first_streamed; /* layers from it on stream */
 	uint32_t n_streamed, n_slots;
 	slot *slots;
-	uint32_t next_read; /* index in order of the next layer to read ahead */
+	uint32_t next_read; /* the next layer to read ahead, among the streamed */
 	uint32_t victim;    /* round robin for reads out of order */
 	duet_weights_info info;
 };
 
-static duet_weight *mat(duet_layer *l, int k)
-{
-	duet_weight *m[N_MAT] = { &l->wq, &l->wk, &l->wv, &l->wo,
-				  &l->w_gate, &l->w_up, &l->w_down };
-	return m[k];
-}
-
-static uint64_t wbytes(const duet_weight *w)
-{
-	return w->name ? w->row_bytes * (uint64_t)w->n_out : 0;
-}
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-bool duet_weights_parse_budget(const char *s, uint64_t model_bytes,
-			       uint64_t *out)
+bool duet_weights_parse_budget(const char *s, uint64_t *bytes, uint32_t *pct)
 {
 	if (!s || !isdigit((unsigned char)s[0]))
 		return false;
 	char *end;
 	double v = strtod(s, &end);
-	if (*end == '%' && end[1] == 0) {
-		v = v / 100.0 * (double)model_bytes;
-	} else {
-		double unit = 1;
-		switch (*end) {
-		case 0: break;
-		case 'k': case 'K': unit = 1024.0; end++; break;
-		case 'm': case 'M': unit = 1048576.0; end++; break;
-		case 'g': case 'G': unit = 1073741824.0; end++; break;
-		default: return false;
-		}
-		if (*end == 'i' && end[1] == 'B')
-			end += 2;
-		else if (*end == 'B')
-			end++;
-		if (*end)
+	if (*end == '%') {
+		if (end[1] || v != (double)(uint32_t)v || v < 1 || v > 100)
 			return false;
-		v *= unit;
+		*pct = (uint32_t)v;
+		*bytes = 0;
+		return true;
 	}
-	if (!(v >= 1.0) || v > 1.8e19)
+	double unit = 1;
+	switch (*end) {
+	case 0: break;
+	case 'k': case 'K': unit = 1024.0; end++; break;
+	case 'm': case 'M': unit = 1048576.0; end++; break;
+	case 'g': case 'G': unit = 1073741824.0; end++; break;
+	default: return false;
+	}
+	if (*end == 'i' && end[1] == 'B')
+		end += 2;
+	else if (*end == 'B')
+		end++;
+	v *= unit;
+	if (*end || !(v >= 1.0) || v > 1.8e19)
 		return false;
-	*out = (uint64_t)v;
+	*bytes = (uint64_t)v;
+	*pct = 0;
 	return true;
 }
 
@@ -101,12 +82,12 @@ static duet_status start_read(duet_weights *w, slot *s, uint32_t il)
 
 static void point_at(duet_weights *w, uint32_t il, const uint8_t *base)
 {
-	duet_layer *l = &w->desc->layers[il];
+	duet_weight *ms[N_MAT] = DUET_LAYER_MATRIX_LIST(&w->desc->layers[il]);
 	const lspan *sp = &w->spans[il];
 	for (int k = 0; k < N_MAT; k++)
-		if (mat(l, k)->name)
-			mat(l, k)->data = base ? base + (sp->off[k] - sp->a0)
-					       : w->g->base + sp->off[k];
+		if (ms[k]->name)
+			ms[k]->data = base ? base + (sp->off[k] - sp->a0)
+					   : w->g->base + sp->off[k];
 }
 
 duet_status duet_weights_create(duet_model_desc *desc, const duet_gguf *g,
@@ -121,8 +102,7 @@ duet_status duet_weights_create(duet_model_desc *desc, const duet_gguf *g,
 		opt.depth = 2;
 	uint32_t L = desc->hp.n_layer;
 	duet_weights *w = calloc(1, sizeof *w);
-	if (!w || !(w->spans = calloc(L ? L : 1, sizeof *w->spans)) ||
-	    !(w->order = calloc(L ? L : 1, sizeof *w->order))) {
+	if (!w || !(w->spans = calloc(L ? L : 1, sizeof *w->spans))) {
 		duet_weights_destroy(w);
 		return DUET_ERR(DUET_E_NOMEM, "weights plan for %u layers", L);
 	}
@@ -131,21 +111,22 @@ duet_status duet_weights_create(duet_model_desc *desc, const duet_gguf *g,
 	w->info.io_reason = "";
 	/* token embeddings are read a row per token through the file's map, so
 	 * only a tied output head (the same matrix, read whole) pins them */
-	uint64_t pinned = desc->tied_output ? wbytes(&desc->tok_embd)
-					    : wbytes(&desc->output);
+	uint64_t pinned = desc->tied_output ? duet_weight_bytes(&desc->tok_embd)
+					    : duet_weight_bytes(&desc->output);
 	uint64_t total = pinned, max_span = 0;
 	for (uint32_t il = 0; il < L; il++) {
 		lspan *sp = &w->spans[il];
 		uint64_t lo = UINT64_MAX, hi = 0;
+		const duet_weight *ms[N_MAT] = DUET_LAYER_MATRIX_LIST(&desc->layers[il]);
 		for (int k = 0; k < N_MAT; k++) {
-			const duet_weight *m = mat(&desc->layers[il], k);
+			const duet_weight *m = ms[k];
 			if (!m->name)
 				continue;
 			sp->off[k] = (uint64_t)((const uint8_t *)m->data - g->base);
 			lo = sp->off[k] < lo ? sp->off[k] : lo;
-			hi = sp->off[k] + wbytes(m) > hi ? sp->off[k] + wbytes(m) : hi;
-			total += wbytes(m);
+			hi = sp->off[k] + duet_weight_bytes(m) > hi ? sp->off[k] + duet_weight_bytes(m) : hi;
 		}
+		total += duet_layer_bytes(&desc->layers[il]);
 		sp->a0 = lo == UINT64_MAX ? 0 : lo / ALIGN * ALIGN;
 		sp->a1 = (hi + ALIGN - 1) / ALIGN * ALIGN;
 		max_span = sp->a1 - sp->a0 > max_span ? sp->a1 - sp->a0 : max_span;
@@ -184,9 +165,7 @@ duet_status duet_weights_create(duet_model_desc *desc, const duet_gguf *g,
 	}
 	uint32_t n_res = 0;
 	for (; n_res < L; n_res++) {
-		uint64_t lb = 0;
-		for (int k = 0; k < N_MAT; k++)
-			lb += wbytes(mat(&desc->layers[n_res], k));
+		uint64_t lb = duet_layer_bytes(&desc->layers[n_res]);
 		if (used + lb > opt.budget)
 			break;
 		used += lb;
@@ -194,16 +173,14 @@ duet_status duet_weights_create(duet_model_desc *desc, const duet_gguf *g,
 	w->info.n_resident_layers = n_res;
 	w->info.resident_bytes = used - ring;
 	w->n_streamed = L - n_res;
+	w->first_streamed = n_res;
 	if (w->n_streamed == 0) { /* the ring was not needed after all */
 		w->info.resident_bytes = total;
 		*out = w;
 		return DUET_OK;
 	}
-	for (uint32_t il = n_res; il < L; il++) {
-		w->spans[il].streamed = true;
-		w->order[il - n_res] = il;
+	for (uint32_t il = n_res; il < L; il++)
 		w->info.streamed_bytes_per_pass += w->spans[il].a1 - w->spans[il].a0;
-	}
 	w->n_slots = n_slots < w->n_streamed ? n_slots : w->n_streamed;
 	w->info.n_streamed_layers = w->n_streamed;
 	w->info.n_slots = w->n_slots;
@@ -232,7 +209,7 @@ duet_status duet_weights_create(duet_model_desc *desc, const duet_gguf *g,
 		s = duet_io_register(w->io, bufs, lens, nb);
 	}
 	for (uint32_t i = 0; s == DUET_OK && i < w->n_slots; i++)
-		s = start_read(w, &w->slots[i], w->order[i]);
+		s = start_read(w, &w->slots[i], n_res + i);
 	w->next_read = w->n_slots % w->n_streamed;
 	if (s != DUET_OK) {
 		duet_weights_destroy(w);
@@ -250,14 +227,12 @@ void duet_weights_destroy(duet_weights *w)
 		if (w->slots[i].ticket)
 			duet_io_wait(w->io, w->slots[i].ticket);
 	duet_io_close(w->io);
-	for (uint32_t il = 0; w->spans && il < w->desc->hp.n_layer; il++)
-		if (w->spans[il].streamed)
-			point_at(w, il, NULL);
+	for (uint32_t il = w->first_streamed; w->n_streamed && il < w->desc->hp.n_layer; il++)
+		point_at(w, il, NULL);
 	for (uint32_t i = 0; w->slots && i < w->n_slots; i++)
 		free(w->slots[i].mem);
 	free(w->slots);
 	free(w->spans);
-	free(w->order);
 	free(w);
 }
 
@@ -275,6 +250,12 @@ bool duet_weights_streaming(const duet_weights *w)
 	return w && w->n_streamed > 0;
 }
 
+static bool streamed(const duet_weights *w, uint32_t il)
+{
+	return duet_weights_streaming(w) && il >= w->first_streamed &&
+	       il < w->desc->hp.n_layer;
+}
+
 static slot *holding(duet_weights *w, uint32_t il)
 {
 	for (uint32_t i = 0; i < w->n_slots; i++)
@@ -285,10 +266,9 @@ static slot *holding(duet_weights *w, uint32_t il)
 
 duet_status duet_weights_enter(duet_weights *w, uint32_t il)
 {
-	if (!duet_weights_streaming(w) || il >= w->desc->hp.n_layer ||
-	    !w->spans[il].streamed)
+	if (!streamed(w, il))
 		return DUET_OK;
-	double t0 = now_s();
+	double t0 = duet_now_s();
 	duet_status st = DUET_OK;
 	slot *s = holding(w, il);
 	if (!s || (!s->ok && !s->ticket)) {
@@ -308,7 +288,7 @@ duet_status duet_weights_enter(duet_weights *w, uint32_t il)
 		if (s->ok)
 			w->info.bytes_read += w->spans[il].a1 - w->spans[il].a0;
 	}
-	w->info.wait_s += now_s() - t0;
+	w->info.wait_s += duet_now_s() - t0;
 	if (st != DUET_OK) {
 		s->ok = false;
 		s->ticket = 0;
@@ -320,8 +300,7 @@ duet_status duet_weights_enter(duet_weights *w, uint32_t il)
 
 void duet_weights_leave(duet_weights *w, uint32_t il)
 {
-	if (!duet_weights_streaming(w) || il >= w->desc->hp.n_layer ||
-	    !w->spans[il].streamed || w->n_slots >= w->n_streamed)
+	if (!streamed(w, il) || w->n_slots >= w->n_streamed)
 		return; /* every streamed layer has its own slot: keep it */
 	slot *s = holding(w, il);
 	if (!s || s->ticket)
@@ -329,7 +308,7 @@ void duet_weights_leave(duet_weights *w, uint32_t il)
 	/* the next layer in cyclic order that no slot holds yet; a failed
 	 * submit leaves the slot empty and enter() reads it then */
 	for (uint32_t k = 0; k < w->n_streamed; k++) {
-		uint32_t next = w->order[w->next_read];
+		uint32_t next = w->first_streamed + w->next_read;
 		w->next_read = (w->next_read + 1) % w->n_streamed;
 		if (holding(w, next))
 			continue;

@@ -80,9 +80,9 @@ void duet_weights_leave(duet_weights *w, uint32_t il);
 
 void duet_weights_get_info(duet_weights *w, duet_weights_info *info);
 
-/* Parses "BYTES", "123M", "4G" (binary units) or "50%" (of model_bytes)
- * into bytes; false for anything else or 0. */
-bool duet_weights_parse_budget(const char *s, uint64_t model_bytes,
-			       uint64_t *out);
+/* Parses "BYTES", "123M", "4G" (binary units, optional "B"/"iB") into
+ * *bytes (and *pct = 0), or "50%" (1..100) into *pct (and *bytes = 0);
+ * false for anything else. */
+bool duet_weights_parse_budget(const char *s, uint64_t *bytes, uint32_t *pct);
 
 #endif

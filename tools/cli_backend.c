@@ -2,10 +2,10 @@
  * --device, --kernels, --validate) and opening the context they describe. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "weights.h"
 
 const char cli_backend_usage[] =
@@ -43,8 +43,8 @@ int cli_backend_option(const char *cmd, int argc, char **argv, int *i,
 	if (!cli_value(cmd, argc, argv, i, &v))
 		return -1;
 	if (cli_is(a, "--io", NULL)) {
-		if (strcmp(v, "uring") && strcmp(v, "aio") && strcmp(v, "pread") &&
-		    strcmp(v, "mmap")) {
+		duet_io_kind k;
+		if (!duet_io_kind_parse(v, &k) || k == DUET_IO_AUTO) {
 			cli_error(cmd, CLI_USAGE, "unknown reader '%s' (uring, aio, "
 				  "pread or mmap)", v);
 			return -1;
@@ -53,17 +53,8 @@ int cli_backend_option(const char *cmd, int argc, char **argv, int *i,
 		return 1;
 	}
 	if (cli_is(a, "--mem-budget", NULL)) {
-		char *end;
-		size_t n = strlen(v);
-		if (n > 1 && v[n - 1] == '%') {
-			unsigned long p = strtoul(v, &end, 10);
-			if (end == v + n - 1 && p >= 1 && p <= 100) {
-				b->mo.mem_budget_pct = (uint32_t)p;
-				return 1;
-			}
-		} else if (duet_weights_parse_budget(v, 0, &b->mo.mem_budget)) {
+		if (duet_weights_parse_budget(v, &b->mo.mem_budget, &b->mo.mem_budget_pct))
 			return 1;
-		}
 		cli_error(cmd, CLI_USAGE, "bad --mem-budget '%s' (bytes, with K, M "
 			  "or G, or 1%%..100%%)", v);
 		return -1;
@@ -98,13 +89,6 @@ int cli_backend_option(const char *cmd, int argc, char **argv, int *i,
 	return 1;
 }
 
-static double mono_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 typedef struct bar_state {
 	double t0, last;
 	bool drawn;
@@ -115,7 +99,7 @@ typedef struct bar_state {
 static void progress_bar(void *user, uint64_t done, uint64_t total)
 {
 	bar_state *b = user;
-	double t = mono_s();
+	double t = duet_now_s();
 	if (done >= total) {
 		if (b->drawn)
 			fputs("\r\033[K", stderr);
@@ -154,7 +138,7 @@ int cli_context(const char *cmd, duet_model *m, const cli_backend *b,
 	}
 	co->backend = *dev ? b->backend : DUET_BACKEND_CPU;
 	co->device = *dev;
-	bar_state bs = { mono_s(), 0, false };
+	bar_state bs = { duet_now_s(), 0, false };
 	if (!b->quiet && isatty(2)) {
 		co->progress = progress_bar;
 		co->progress_user = &bs;
