@@ -18,14 +18,8 @@
 #include <unistd.h>
 
 #include "duet/status.h"
+#include "clock.h"
 #include "io.h"
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static double cpu_s(void)
 {
@@ -134,9 +128,9 @@ int main(int argc, char **argv)
 				io = NULL;
 				break;
 			}
-			double c0 = cpu_s(), t0 = now_s();
+			double c0 = cpu_s(), t0 = duet_now_s();
 			st = duet_io_read(io, reqs, n);
-			double dt = now_s() - t0;
+			double dt = duet_now_s() - t0;
 			cpu += cpu_s() - c0;
 			gbps[r] = (double)size / dt / 1e9;
 			duet_io_stats s;

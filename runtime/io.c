@@ -23,6 +23,7 @@
 #include <liburing.h>
 #endif
 
+#include "clock.h"
 #include "error.h"
 #include "pool.h"
 
@@ -76,13 +77,6 @@ struct duet_io {
 	duet_io_stats st;
 	atomic_ullong syscalls;
 };
-
-static double now_s(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 const char *duet_io_kind_name(duet_io_kind k)
 {
@@ -414,7 +408,7 @@ static int run_mmap(duet_io *io, chunk *cs, uint32_t n, char *msg)
  * most once a second (a shrunk file also shows as a short read). */
 static int unchanged(duet_io *io, char *msg)
 {
-	double t = now_s();
+	double t = duet_now_s();
 	if (t - io->checked_s < 1.0)
 		return 0;
 	io->checked_s = t;
@@ -496,9 +490,9 @@ static void *io_thread(void *v)
 		char msg[MSG] = "";
 		struct timespec c0, c1;
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
-		double t0 = now_s();
+		double t0 = duet_now_s();
 		int rc = run_job(io, j, msg);
-		double dt = now_s() - t0;
+		double dt = duet_now_s() - t0;
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
 		pthread_mutex_lock(&io->mu);
 		io->st.busy_s += dt;

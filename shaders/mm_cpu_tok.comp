@@ -39,9 +39,8 @@ float xfetch(uint i) { return X[i]; }
 
 uint n_tok, tok; // this invocation's first token
 
-// Activations of token tok + t; tokens past the last repeat it (their
-// results are not stored).
-uint tok_x(uint t) { return min(tok + t, n_tok - 1) * pc.x_stride; }
+// Activations of token tok + t (the levels dispatch whole tiles of T).
+uint tok_x(uint t) { return (tok + t) * pc.x_stride; }
 
 void main()
 {

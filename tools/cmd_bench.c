@@ -3,9 +3,9 @@
  * and, with --profile, per-kernel GPU time and a Chrome trace. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
+#include "clock.h"
 
 #define CMD "bench"
 
@@ -28,13 +28,6 @@ typedef struct bench_opts {
 	cli_backend be;
 	duet_context_options co;
 } bench_opts;
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static bool parse(int argc, char **argv, bench_opts *o, int *rc)
 {
@@ -126,9 +119,9 @@ static duet_status run_pp(duet_context *c, const int32_t *toks, uint32_t n,
 {
 	int32_t id;
 	duet_context_truncate(c, 0);
-	double t0 = now_ms();
+	double t0 = duet_now_ms();
 	duet_status s = duet_context_eval_greedy(c, toks, n, &id);
-	*tps = n / ((now_ms() - t0) / 1e3);
+	*tps = n / ((duet_now_ms() - t0) / 1e3);
 	return s;
 }
 
@@ -138,11 +131,11 @@ static duet_status run_tg(duet_context *c, int32_t first, uint32_t n, double *tp
 {
 	int32_t tok = first;
 	duet_context_truncate(c, 0);
-	double t0 = now_ms();
+	double t0 = duet_now_ms();
 	duet_status s = DUET_OK;
 	for (uint32_t i = 0; i < n && s == DUET_OK; i++)
 		s = duet_context_eval_greedy(c, &tok, 1, &tok);
-	*tps = n / ((now_ms() - t0) / 1e3);
+	*tps = n / ((duet_now_ms() - t0) / 1e3);
 	return s;
 }
 
@@ -241,14 +234,14 @@ static duet_status measure(const bench_opts *o, duet_context *c, uint32_t n_voca
 		toks[i] = (int32_t)((x >> 33) % n_vocab);
 	}
 	/* warm-up, as llama-bench: the first run also compiles pipelines */
-	double t0 = now_ms(), tps;
+	double t0 = duet_now_ms(), tps;
 	if (s == DUET_OK && o->n_prompt)
 		s = run_pp(c, toks, o->n_prompt, &tps);
-	r->first_pp_ms = now_ms() - t0;
-	t0 = now_ms();
+	r->first_pp_ms = duet_now_ms() - t0;
+	t0 = duet_now_ms();
 	if (s == DUET_OK && o->n_gen)
 		s = run_tg(c, toks[0], 1, &tps);
-	r->first_tg_ms = now_ms() - t0;
+	r->first_tg_ms = duet_now_ms() - t0;
 	for (uint32_t i = 0; s == DUET_OK && i < o->reps && o->n_prompt; i++)
 		s = run_pp(c, toks, o->n_prompt, &pp[i]);
 	if (s == DUET_OK && o->be.profile && o->n_prompt)
@@ -263,6 +256,12 @@ static duet_status measure(const bench_opts *o, duet_context *c, uint32_t n_voca
 	free(pp);
 	free(tg);
 	return s;
+}
+
+/* Bytes read per second of the reader's busy time, in GB/s (0: none). */
+static double read_gbps(const duet_stream_stats *ss)
+{
+	return ss->read_busy_s > 0 ? (double)ss->bytes_read / ss->read_busy_s / 1e9 : 0;
 }
 
 static void print_json(const bench_opts *o, duet_model *m, duet_context *c,
@@ -320,7 +319,7 @@ static void print_json(const bench_opts *o, duet_model *m, duet_context *c,
 	       (unsigned long long)(ss.streamed_layers ? ss.resident_bytes + ss.ring_bytes
 						       : mi.file_bytes),
 	       (unsigned long long)ss.streamed_bytes_per_pass);
-	json_num(stdout, ss.read_busy_s > 0 ? (double)ss.bytes_read / ss.read_busy_s / 1e9 : 0);
+	json_num(stdout, read_gbps(&ss));
 	printf(", \"read_cpu_s_per_gb\": ");
 	json_num(stdout, ss.bytes_read ? ss.read_cpu_s / ((double)ss.bytes_read / 1e9) : 0);
 	printf(", \"io_wait_s\": ");
@@ -340,8 +339,7 @@ static void print_text(const bench_opts *o, duet_model *m, duet_context *c,
 		       "(%.1f MiB per token) by %s; read %.2f GB/s, %.2f s waiting\n",
 		       (double)ss.mem_budget / 1048576.0, ss.resident_layers,
 		       ss.streamed_layers, (double)ss.streamed_bytes_per_pass / 1048576.0,
-		       ss.io, ss.read_busy_s > 0 ? (double)ss.bytes_read / ss.read_busy_s / 1e9 : 0,
-		       ss.wait_s);
+		       ss.io, read_gbps(&ss), ss.wait_s);
 	printf("load %.1f ms, first pp %.1f ms, first tg %.1f ms (pipelines "
 	       "compile on first use)\n", r->load_ms, r->first_pp_ms, r->first_tg_ms);
 	if (o->n_prompt)
@@ -358,7 +356,7 @@ int cmd_bench(int argc, char **argv)
 	int rc = CLI_OK;
 	if (!parse(argc, argv, &o, &rc))
 		return rc;
-	double t0 = now_ms();
+	double t0 = duet_now_ms();
 	duet_model *m;
 	duet_status s = duet_model_load(o.model, &o.be.mo, &m);
 	if (s != DUET_OK)
@@ -369,7 +367,7 @@ int cmd_bench(int argc, char **argv)
 		duet_model_destroy(m);
 		return rc;
 	}
-	result r = { .load_ms = now_ms() - t0 };
+	result r = { .load_ms = duet_now_ms() - t0 };
 	duet_model_info mi;
 	duet_model_get_info(m, &mi);
 	s = measure(&o, c, mi.n_vocab, &r);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "error.h"
 
 #define CMD "run"
@@ -135,13 +136,6 @@ usage:
 	return false;
 }
 
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* Prints a token's bytes, holding back an incomplete UTF-8 tail. */
 static void put_token(const duet_model *m, duet_utf8_stream *st, int32_t tok)
 {
@@ -186,9 +180,9 @@ static duet_status generate(gen *g, const float *logits)
 			break;
 		if (g->o->n_predict >= 0 && g->n_gen == (uint32_t)g->o->n_predict)
 			break;
-		double t0 = now_ms();
+		double t0 = duet_now_ms();
 		s = duet_context_eval(g->ctx, &tok, 1, false, &logits);
-		g->t_gen += now_ms() - t0;
+		g->t_gen += duet_now_ms() - t0;
 		if (s != DUET_OK)
 			return s;
 	}
@@ -217,9 +211,9 @@ static int run(const run_opts *o, duet_model *m, const int32_t *prompt,
 	else if (!o->ids && !o->no_prompt && !o->chat)
 		fputs(o->prompt ? o->prompt : "", stdout);
 	const float *logits;
-	double t0 = now_ms();
+	double t0 = duet_now_ms();
 	s = duet_context_eval(g.ctx, prompt, n_prompt, false, &logits);
-	g.t_prompt = now_ms() - t0;
+	g.t_prompt = duet_now_ms() - t0;
 	if (s == DUET_OK)
 		s = generate(&g, logits);
 	char tail[4];

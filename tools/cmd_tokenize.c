@@ -17,7 +17,6 @@ static const char usage_text[] =
 	"  --no-bos    do not add the BOS (or EOS) the model asks for\n"
 	"  --special   turn control-token texts such as <|im_start|> into ids\n";
 
-/* Reads a whole file (or stdin for "-") into a malloc'd buffer. */
 static void print_pieces(const duet_model *m, const int32_t *ids, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
