@@ -1,21 +1,23 @@
 #!/bin/sh
 # Generation under memory budgets of 100%, 50% and 25% of the weights
-# (duet bench --mem-budget, CPU backend), each beside its roofline
+# (duet bench --mem-budget, CPU backend unless --backend), each beside its
+# roofline
 #   1 / (resident_bytes / mem_bw + streamed_bytes / read_bw)
 # where read_bw is io_uring's cold O_DIRECT bandwidth on the same file
 # (duet-bench-io) and mem_bw is what the fully resident run achieves
 # (model bytes x its tokens/s: the executor's own speed over resident
 # weights, not the memory bus's).
 #
-#   bench/stream_budget.sh FILE [BUILD_DIR] [-n TOKENS] [-r RUNS]
+#   bench/stream_budget.sh FILE [BUILD_DIR] [-n TOKENS] [-r RUNS] [--backend cpu|vulkan]
 set -eu
-[ $# -ge 1 ] || { echo "usage: $0 FILE [BUILD_DIR] [-n TOKENS] [-r RUNS]" >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: $0 FILE [BUILD_DIR] [-n TOKENS] [-r RUNS] [--backend cpu|vulkan]" >&2; exit 2; }
 file=$1; shift
 build=$(pwd)/build
 case ${1:-} in -*|'') ;; *) build=$1; shift ;; esac
-tg=16 reps=3
+tg=16 reps=3 backend=cpu
 while [ $# -gt 0 ]; do
 	case $1 in
+	--backend) backend=$2; shift 2 ;;
 	-n) tg=$2; shift 2 ;;
 	-r) reps=$2; shift 2 ;;
 	*) echo "unknown option $1" >&2; exit 2 ;;
@@ -27,10 +29,10 @@ field() { # field NAME JSON -> the number (or "null")
 read_bw=$("$build/duet-bench-io" "$file" --io uring -r "$reps" |
 	sed -n 's/.*"gbps": \([0-9.]*\).*/\1/p')
 [ -n "$read_bw" ] || { echo "duet-bench-io could not read $file" >&2; exit 1; }
-echo "read bandwidth (io_uring, O_DIRECT, cold): $read_bw GB/s"
+echo "read bandwidth (io_uring, O_DIRECT, cold): $read_bw GB/s; backend $backend"
 mem_bw=
 for pct in 100 50 25; do
-	json=$("$build/duet" bench -m "$file" -p 8 -n "$tg" -r "$reps" --backend cpu \
+	json=$("$build/duet" bench -m "$file" -p 8 -n "$tg" -r "$reps" --backend "$backend" \
 		--mem-budget "$pct%" --json 2>&1) || { echo "$pct%: $json"; continue; }
 	tps=$(field tg_tps "$json")
 	res=$(field resident_bytes "$json")

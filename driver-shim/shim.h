@@ -331,11 +331,31 @@ duet_status duet_vk_seq_fill(duet_vk_seq *s, const duet_vk_range *r,
 /* Ends recording. */
 duet_status duet_vk_seq_end(duet_vk_seq *s);
 
+/* Cuts the recording here: what is recorded after the cut runs only once
+ * the host opens gate *gate (numbered 0, 1, ... in recording order), and
+ * sees what the host wrote to mapped memory before opening it. Needs
+ * timeline semaphores (DUET_E_UNSUPPORTED otherwise). */
+duet_status duet_vk_seq_gate(duet_vk_seq *s, uint32_t *gate);
+
+/* Returns the number of gates of the recording. */
+uint32_t duet_vk_seq_gates(const duet_vk_seq *s);
+
+/* While a submission runs: opens every gate up to and including `gate`
+ * (gates open in order; opening one again is a no-op). */
+duet_status duet_vk_seq_open_gate(duet_vk_seq *s, uint32_t gate);
+
+/* While a submission runs: waits until everything recorded between gate
+ * `gate` and the next gate (or the end) has finished on the device. The
+ * gate must be open. */
+duet_status duet_vk_seq_wait_gate(duet_vk_seq *s, uint32_t gate);
+
 /* Submits the recording and waits for it to finish (host-visible writes are
  * then visible to the host). */
 duet_status duet_vk_seq_run(duet_vk_seq *s);
 
-/* Submits without waiting; duet_vk_seq_wait() completes it. */
+/* Submits without waiting; duet_vk_seq_wait() completes it (opening any
+ * gate still closed first, so it never waits forever). Not thread-safe:
+ * one thread submits, opens gates and waits per sequence. */
 duet_status duet_vk_seq_submit(duet_vk_seq *s);
 duet_status duet_vk_seq_wait(duet_vk_seq *s);
 

@@ -1,8 +1,15 @@
-/* Command sequences: one primary command buffer recorded once and submitted
+/* Command sequences: primary command buffers recorded once and submitted
  * as often as the caller likes (per-step values live in buffers, not in the
  * recording). Descriptor sets come from pools owned by the sequence;
  * submissions signal the device's timeline semaphore (a fence where the
- * device has none); profiling brackets dispatches with timestamps. */
+ * device has none); profiling brackets dispatches with timestamps.
+ *
+ * Gates cut a recording into segments, one command buffer each, submitted
+ * together: segment k > 0 waits on the sequence's own timeline semaphore
+ * ("arrivals") for a value the host signals when gate k-1 opens, and every
+ * segment signals the device timeline when it is done, so the host can
+ * both hold the device back (weights still streaming) and learn when a
+ * segment's inputs are free again. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,7 +21,13 @@
 struct duet_vk_seq {
 	duet_vk_device *d;
 	VkCommandPool cmd_pool;
-	VkCommandBuffer cb;
+	VkCommandBuffer cb;       /* the one being recorded: cbs[n_segs - 1] */
+	VkCommandBuffer *cbs;     /* a segment each */
+	uint32_t n_cbs, n_segs;
+	VkSemaphore arrivals;     /* host-signalled, created by the first gate */
+	uint64_t arrive_base;     /* gate g of the pending run: base + g + 1 */
+	uint32_t opened;          /* gates of the pending run opened so far */
+	uint64_t seg_base;        /* segment k of the pending run: base + k + 1 */
 	VkDescriptorPool *pools;
 	uint32_t n_pools, cur_pool;
 	VkFence fence;
@@ -57,6 +70,27 @@ static duet_status add_pool(duet_vk_seq *s)
 	return st;
 }
 
+static duet_status add_cb(duet_vk_seq *s)
+{
+	duet_vk_device *d = s->d;
+	VkCommandBuffer *c = realloc(s->cbs, (s->n_cbs + 1) * sizeof *c);
+	if (!c)
+		return DUET_ERR(DUET_E_NOMEM, "out of memory");
+	s->cbs = c;
+	VkCommandBufferAllocateInfo ai = {
+		.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+		.commandPool = s->cmd_pool,
+		.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+		.commandBufferCount = 1,
+	};
+	duet_status st = DUET_VK_CHECK(d->f.vkAllocateCommandBuffers(
+					       d->handle, &ai, &s->cbs[s->n_cbs]),
+				       "vkAllocateCommandBuffers");
+	if (st == DUET_OK)
+		s->n_cbs++;
+	return st;
+}
+
 duet_status duet_vk_seq_create(duet_vk_device *d, bool profile,
 			       duet_vk_seq **out)
 {
@@ -73,16 +107,10 @@ duet_status duet_vk_seq_create(duet_vk_device *d, bool profile,
 	duet_status st = DUET_VK_CHECK(d->f.vkCreateCommandPool(d->handle, &pi,
 								 NULL, &s->cmd_pool),
 				       "vkCreateCommandPool");
-	VkCommandBufferAllocateInfo ai = {
-		.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
-		.commandPool = s->cmd_pool,
-		.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
-		.commandBufferCount = 1,
-	};
 	if (st == DUET_OK)
-		st = DUET_VK_CHECK(d->f.vkAllocateCommandBuffers(d->handle, &ai,
-								 &s->cb),
-				   "vkAllocateCommandBuffers");
+		st = add_cb(s);
+	if (st == DUET_OK)
+		s->cb = s->cbs[0];
 	VkFenceCreateInfo fi = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
 	if (st == DUET_OK)
 		st = DUET_VK_CHECK(d->f.vkCreateFence(d->handle, &fi, NULL,
@@ -133,9 +161,12 @@ void duet_vk_seq_destroy(duet_vk_seq *s)
 		d->f.vkDestroyQueryPool(d->handle, s->queries, NULL);
 	if (s->fence)
 		d->f.vkDestroyFence(d->handle, s->fence, NULL);
+	if (s->arrivals)
+		d->f.vkDestroySemaphore(d->handle, s->arrivals, NULL);
 	if (s->cmd_pool)
 		d->f.vkDestroyCommandPool(d->handle, s->cmd_pool, NULL);
 	free(s->pools);
+	free(s->cbs);
 	free(s->labels);
 	free(s->stamps);
 	free(s);
@@ -154,6 +185,8 @@ duet_status duet_vk_seq_begin(duet_vk_seq *s)
 	s->n_dispatch = 0;
 	s->n_stamps = 0;
 	s->recorded = false;
+	s->n_segs = 1;
+	s->cb = s->cbs[0];
 	st = DUET_VK_CHECK(d->f.vkResetCommandPool(d->handle, s->cmd_pool, 0),
 			   "vkResetCommandPool");
 	VkCommandBufferBeginInfo bi = {
@@ -392,6 +425,63 @@ duet_status duet_vk_seq_end(duet_vk_seq *s)
 	return st;
 }
 
+duet_status duet_vk_seq_gate(duet_vk_seq *s, uint32_t *gate)
+{
+	duet_vk_device *d = s->d;
+	if (!s->recording)
+		return DUET_ERR(DUET_E_INVAL, "gate in a sequence that is not "
+				"recording");
+	if (!d->timeline)
+		return DUET_ERR(DUET_E_UNSUPPORTED, "gated sequences need timeline "
+				"semaphores, which %s lacks", d->caps.name);
+	duet_status st = DUET_OK;
+	if (!s->arrivals) {
+		VkSemaphoreTypeCreateInfo ti = {
+			.sType = VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO,
+			.semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE,
+		};
+		VkSemaphoreCreateInfo si = {
+			.sType = VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO,
+			.pNext = &ti,
+		};
+		st = DUET_VK_CHECK(d->f.vkCreateSemaphore(d->handle, &si, NULL,
+							  &s->arrivals),
+				   "vkCreateSemaphore");
+	}
+	if (st == DUET_OK && s->n_segs == s->n_cbs)
+		st = add_cb(s);
+	if (st == DUET_OK)
+		st = DUET_VK_CHECK(d->f.vkEndCommandBuffer(s->cb),
+				   "vkEndCommandBuffer");
+	VkCommandBufferBeginInfo bi = {
+		.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+	};
+	if (st == DUET_OK)
+		st = DUET_VK_CHECK(d->f.vkBeginCommandBuffer(s->cbs[s->n_segs], &bi),
+				   "vkBeginCommandBuffer");
+	if (st != DUET_OK) {
+		s->recording = false; /* begin again */
+		return st;
+	}
+	s->cb = s->cbs[s->n_segs++];
+	/* what the host wrote before opening the gate is read after it */
+	VkMemoryBarrier mb = {
+		.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+		.srcAccessMask = VK_ACCESS_HOST_WRITE_BIT,
+		.dstAccessMask = VK_ACCESS_SHADER_READ_BIT,
+	};
+	d->f.vkCmdPipelineBarrier(s->cb, VK_PIPELINE_STAGE_HOST_BIT,
+				  VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb,
+				  0, NULL, 0, NULL);
+	*gate = s->n_segs - 2;
+	return DUET_OK;
+}
+
+uint32_t duet_vk_seq_gates(const duet_vk_seq *s)
+{
+	return s->n_segs ? s->n_segs - 1 : 0;
+}
+
 duet_status duet_vk_seq_submit(duet_vk_seq *s)
 {
 	duet_vk_device *d = s->d;
@@ -401,36 +491,100 @@ duet_status duet_vk_seq_submit(duet_vk_seq *s)
 	duet_status st = DUET_OK;
 	if (s->pending && (st = duet_vk_seq_wait(s)) != DUET_OK)
 		return st;
-	VkSubmitInfo si = {
-		.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
-		.commandBufferCount = 1,
-		.pCommandBuffers = &s->cb,
-	};
-	VkTimelineSemaphoreSubmitInfo ti = {
-		.sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO,
-	};
-	uint64_t value = d->timeline_value + 1;
-	VkFence fence = s->fence;
-	if (d->timeline) {
-		ti.signalSemaphoreValueCount = 1;
-		ti.pSignalSemaphoreValues = &value;
-		si.pNext = &ti;
-		si.signalSemaphoreCount = 1;
-		si.pSignalSemaphores = &d->timeline;
-		fence = VK_NULL_HANDLE;
-	} else {
+	enum { MAX_SEG = 256 };
+	uint32_t n = s->n_segs;
+	if (n > MAX_SEG)
+		return DUET_ERR(DUET_E_RANGE, "%u segments (at most %u)", n, MAX_SEG);
+	VkSubmitInfo si[MAX_SEG];
+	VkTimelineSemaphoreSubmitInfo ti[MAX_SEG];
+	uint64_t sig[MAX_SEG], wait[MAX_SEG];
+	VkPipelineStageFlags stage = VK_PIPELINE_STAGE_ALL_COMMANDS_BIT;
+	uint64_t base = d->timeline_value;
+	for (uint32_t k = 0; k < n; k++) {
+		si[k] = (VkSubmitInfo){
+			.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+			.commandBufferCount = 1,
+			.pCommandBuffers = &s->cbs[k],
+		};
+		if (!d->timeline)
+			continue;
+		sig[k] = base + k + 1;
+		ti[k] = (VkTimelineSemaphoreSubmitInfo){
+			.sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO,
+			.signalSemaphoreValueCount = 1,
+			.pSignalSemaphoreValues = &sig[k],
+		};
+		si[k].pNext = &ti[k];
+		si[k].signalSemaphoreCount = 1;
+		si[k].pSignalSemaphores = &d->timeline;
+		if (k > 0) { /* gate k-1 */
+			wait[k] = s->arrive_base + k;
+			ti[k].waitSemaphoreValueCount = 1;
+			ti[k].pWaitSemaphoreValues = &wait[k];
+			si[k].waitSemaphoreCount = 1;
+			si[k].pWaitSemaphores = &s->arrivals;
+			si[k].pWaitDstStageMask = &stage;
+		}
+	}
+	VkFence fence = d->timeline ? VK_NULL_HANDLE : s->fence;
+	if (!d->timeline)
 		st = DUET_VK_CHECK(d->f.vkResetFences(d->handle, 1, &s->fence),
 				   "vkResetFences");
-	}
 	if (st == DUET_OK)
-		st = DUET_VK_CHECK(d->f.vkQueueSubmit(d->queue, 1, &si, fence),
+		st = DUET_VK_CHECK(d->f.vkQueueSubmit(d->queue, n, si, fence),
 				   "vkQueueSubmit");
 	if (st == DUET_OK) {
-		d->timeline_value = value;
-		s->wait_value = value;
+		s->seg_base = base;
+		s->opened = 0;
+		if (d->timeline)
+			d->timeline_value = base + n;
+		s->wait_value = base + n;
 		s->pending = true;
 	}
 	return st;
+}
+
+duet_status duet_vk_seq_open_gate(duet_vk_seq *s, uint32_t gate)
+{
+	duet_vk_device *d = s->d;
+	if (!s->pending || gate >= s->n_segs - 1)
+		return DUET_ERR(DUET_E_INVAL, "gate %u of a sequence with %u "
+				"gates%s", gate, s->n_segs - 1,
+				s->pending ? "" : " that is not running");
+	duet_status st = DUET_OK;
+	while (st == DUET_OK && s->opened <= gate) {
+		VkSemaphoreSignalInfo si = {
+			.sType = VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO,
+			.semaphore = s->arrivals,
+			.value = s->arrive_base + ++s->opened,
+		};
+		st = DUET_VK_CHECK(d->f.vkSignalSemaphore(d->handle, &si),
+				   "vkSignalSemaphore");
+	}
+	return st;
+}
+
+static duet_status wait_value(duet_vk_device *d, uint64_t v)
+{
+	VkSemaphoreWaitInfo wi = {
+		.sType = VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO,
+		.semaphoreCount = 1,
+		.pSemaphores = &d->timeline,
+		.pValues = &v,
+	};
+	return DUET_VK_CHECK(d->f.vkWaitSemaphores(d->handle, &wi, UINT64_MAX),
+			     "vkWaitSemaphores");
+}
+
+duet_status duet_vk_seq_wait_gate(duet_vk_seq *s, uint32_t gate)
+{
+	if (!s->pending)
+		return DUET_OK;
+	if (gate >= s->n_segs - 1 || gate >= s->opened)
+		return DUET_ERR(DUET_E_INVAL, "wait for the segment of gate %u "
+				"(%u gates, %u opened)", gate, s->n_segs - 1,
+				s->opened);
+	return wait_value(s->d, s->seg_base + gate + 2);
 }
 
 duet_status duet_vk_seq_wait(duet_vk_seq *s)
@@ -438,21 +592,17 @@ duet_status duet_vk_seq_wait(duet_vk_seq *s)
 	duet_vk_device *d = s->d;
 	if (!s->pending)
 		return DUET_OK;
-	duet_status st;
-	if (d->timeline) {
-		VkSemaphoreWaitInfo wi = {
-			.sType = VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO,
-			.semaphoreCount = 1,
-			.pSemaphores = &d->timeline,
-			.pValues = &s->wait_value,
-		};
-		st = DUET_VK_CHECK(d->f.vkWaitSemaphores(d->handle, &wi, UINT64_MAX),
-				   "vkWaitSemaphores");
-	} else {
+	duet_status st = DUET_OK;
+	if (s->n_segs > 1) /* a segment still held back would never finish */
+		st = duet_vk_seq_open_gate(s, s->n_segs - 2);
+	if (st == DUET_OK && d->timeline)
+		st = wait_value(d, s->wait_value);
+	else if (st == DUET_OK)
 		st = DUET_VK_CHECK(d->f.vkWaitForFences(d->handle, 1, &s->fence,
 							VK_TRUE, UINT64_MAX),
 				   "vkWaitForFences");
-	}
+	if (s->n_segs > 1)
+		s->arrive_base += s->opened;
 	s->pending = false;
 	if (st == DUET_OK && s->queries && s->n_stamps > 1) {
 		VkResult r = d->f.vkGetQueryPoolResults(

@@ -40,20 +40,53 @@ const char *duet_backend_name(duet_backend b)
 									 : "auto";
 }
 
+/* Plans m's streaming again when the executor keeps `extra` bytes beside
+ * each staging slot (Vulkan: the repacked layer) and the plan did not
+ * count them; on failure the previous plan stays. */
+static duet_status replan(duet_model *m, uint64_t extra)
+{
+	if (m->wopts.slot_extra == extra)
+		return DUET_OK;
+	duet_weights_opts wo = m->wopts;
+	wo.slot_extra = extra;
+	duet_weights_destroy(m->weights); /* restores desc's pointers */
+	m->weights = NULL;
+	duet_status s = duet_weights_create(&m->desc, m->gguf, m->path, &wo,
+					    &m->weights);
+	if (s == DUET_OK) {
+		m->wopts = wo;
+		return DUET_OK;
+	}
+	duet_status back = duet_weights_create(&m->desc, m->gguf, m->path,
+					       &m->wopts, &m->weights);
+	return back == DUET_OK ? s : back;
+}
+
 /* Sets up the Vulkan executor; on failure leaves c without one. */
 static duet_status open_vulkan(duet_context *c, duet_device *dev,
 			       const duet_context_options *o)
 {
 	duet_status s = DUET_OK;
+	duet_model *m = c->model;
 	if (!dev) {
 		s = duet_device_open(NULL, &dev);
 		c->owns_dev = s == DUET_OK;
 	}
 	if (s == DUET_OK)
-		s = duet_vk_check_model(duet_device_vk(dev), &c->model->desc);
+		s = duet_vk_check_model(duet_device_vk(dev), &m->desc);
+	if (s == DUET_OK && duet_weights_streaming(m->weights)) {
+		/* each staging slot gets a twin in device memory that the
+		 * kernels read, holding the layer repacked */
+		s = replan(m, duet_vk_weights_slot_bytes(duet_device_vk(dev), &m->desc));
+		if (s != DUET_OK)
+			duet_error_wrap(s, "streaming on the Vulkan device");
+	}
 	if (s == DUET_OK)
-		s = duet_device_acquire_weights(dev, &c->model->desc, o->progress,
-						o->progress_user, &c->weights);
+		s = duet_device_acquire_weights(dev, &m->desc,
+						duet_weights_streaming(m->weights)
+							? m->weights : NULL,
+						o->progress, o->progress_user,
+						&c->weights);
 	if (s == DUET_OK)
 		s = duet_vk_exec_create(duet_device_vk(dev), c->weights, c->n_ctx,
 					duet_device_profiling(dev), &c->vx);
@@ -63,6 +96,8 @@ static duet_status open_vulkan(duet_context *c, duet_device *dev,
 			duet_device_release_weights(dev, c->weights);
 		if (c->owns_dev)
 			duet_device_close(dev);
+		if (duet_weights_streaming(m->weights))
+			replan(m, 0);
 		c->weights = NULL;
 		c->dev = NULL;
 		c->owns_dev = false;
@@ -89,14 +124,9 @@ duet_status duet_context_create(duet_model *m, const duet_context_options *opts,
 	if (m->vocab_only)
 		return DUET_ERR(DUET_E_INVAL, "the model was loaded vocab-only");
 	bool streams = duet_weights_streaming(m->weights);
-	if (streams && o.backend == DUET_BACKEND_VULKAN)
-		return DUET_ERR(DUET_E_UNSUPPORTED, "weights streamed under a memory "
-				"budget run on the CPU backend only so far");
 	if (streams && m->in_use)
 		return DUET_ERR(DUET_E_UNSUPPORTED, "a model streamed under a memory "
 				"budget serves one context at a time");
-	if (streams)
-		o.backend = DUET_BACKEND_CPU;
 	if (o.backend > DUET_BACKEND_VULKAN)
 		return DUET_ERR(DUET_E_INVAL, "unknown backend %d", (int)o.backend);
 	const duet_hparams *hp = &m->desc.hp;
@@ -122,7 +152,9 @@ duet_status duet_context_create(duet_model *m, const duet_context_options *opts,
 	}
 	if (s != DUET_OK && o.backend != DUET_BACKEND_VULKAN) {
 		/* auto: the CPU is always there */
-		s = open_cpu(c, o.n_threads);
+		s = streams ? replan(m, 0) : DUET_OK;
+		if (s == DUET_OK)
+			s = open_cpu(c, o.n_threads);
 		c->backend = DUET_BACKEND_CPU;
 	}
 	if (s == DUET_OK && o.progress) {
@@ -131,7 +163,8 @@ duet_status duet_context_create(duet_model *m, const duet_context_options *opts,
 		o.progress(o.progress_user, wi.model_bytes, wi.model_bytes);
 	}
 	if (s == DUET_OK && streams) {
-		duet_cpu_set_weights(c->cpu, m->weights);
+		if (c->cpu)
+			duet_cpu_set_weights(c->cpu, m->weights);
 		m->in_use = true;
 		c->streams = true;
 	}

@@ -112,6 +112,7 @@ bool duet_device_profiling(const duet_device *dev)
 }
 
 duet_status duet_device_acquire_weights(duet_device *dev, const duet_model_desc *m,
+					struct duet_weights *stream,
 					duet_progress_fn progress, void *user,
 					duet_vk_weights **out)
 {
@@ -124,7 +125,7 @@ duet_status duet_device_acquire_weights(duet_device *dev, const duet_model_desc 
 	dev_model *e = calloc(1, sizeof *e);
 	if (!e)
 		return DUET_ERR(DUET_E_NOMEM, "out of memory");
-	duet_status s = duet_vk_weights_create(dev->d, m, progress, user, &e->w);
+	duet_status s = duet_vk_weights_create(dev->d, m, stream, progress, user, &e->w);
 	if (s != DUET_OK) {
 		free(e);
 		return s;

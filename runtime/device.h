@@ -13,10 +13,11 @@ duet_vk_device *duet_device_vk(duet_device *d);
 /* Returns whether kernels should be timed (the device's profile option). */
 bool duet_device_profiling(const duet_device *d);
 
-/* Returns (uploading on first use, with progress as in
+/* Returns (uploading on first use, with stream, progress as in
  * duet_vk_weights_create) the weights of m on d, counting a reference;
  * release with duet_device_release_weights(). */
 duet_status duet_device_acquire_weights(duet_device *d, const duet_model_desc *m,
+					struct duet_weights *stream,
 					duet_progress_fn progress, void *user,
 					duet_vk_weights **out);
 

@@ -224,6 +224,44 @@ static duet_status write_inputs(duet_vk_exec *x, vk_plan *p, const duet_step *st
 	return DUET_OK;
 }
 
+/* Runs a plan whose streamed layers wait at gates: while the device works
+ * through the layers before it, each streamed layer is read (runtime/
+ * weights), repacked into its slot once the device is done with the
+ * slot's previous layer, and its gate opened. On an error every gate
+ * still opens (the device must finish) and the step's results are void. */
+static duet_status run_streamed(duet_vk_exec *x, vk_plan *p)
+{
+	duet_vk_weights *w = x->w;
+	uint32_t n = duet_vk_seq_gates(p->seq);
+	if (n != x->m->hp.n_layer - w->first_streamed)
+		return DUET_ERR(DUET_E_INVAL, "%u gates for %u streamed layers", n,
+				x->m->hp.n_layer - w->first_streamed);
+	duet_status s = duet_vk_seq_submit(p->seq);
+	if (s != DUET_OK)
+		return s;
+	for (uint32_t g = 0; g < n && s == DUET_OK; g++) {
+		uint32_t il = w->first_streamed + g;
+		vk_slot *sl = &w->slots[g % w->n_slots];
+		if (sl->held != (int)il) {
+			/* earlier in this step, the slot served layer il - n_slots */
+			if (g >= w->n_slots)
+				s = duet_vk_seq_wait_gate(p->seq, g - w->n_slots);
+			sl->held = -1;
+			if (s == DUET_OK)
+				s = duet_weights_enter(w->stream, il);
+			if (s == DUET_OK)
+				s = duet_vk_weights_fill(w, il);
+			duet_weights_leave(w->stream, il);
+			if (s == DUET_OK)
+				sl->held = (int)il;
+		}
+		if (s == DUET_OK)
+			s = duet_vk_seq_open_gate(p->seq, g);
+	}
+	duet_status done = duet_vk_seq_wait(p->seq);
+	return s != DUET_OK ? s : done;
+}
+
 duet_status duet_vk_exec_run(duet_vk_exec *x, const duet_graph *g,
 			     const duet_step *st, const float **logits,
 			     const int32_t **ids)
@@ -235,7 +273,7 @@ duet_status duet_vk_exec_run(duet_vk_exec *x, const duet_graph *g,
 	if (s == DUET_OK)
 		s = write_inputs(x, p, st);
 	if (s == DUET_OK)
-		s = duet_vk_seq_run(p->seq);
+		s = x->w->stream ? run_streamed(x, p) : duet_vk_seq_run(p->seq);
 	if (s != DUET_OK)
 		return s;
 	x->last = p;

@@ -21,6 +21,7 @@
 #include "shim.h"
 
 typedef struct duet_vk_weights duet_vk_weights;
+struct duet_weights;
 typedef struct duet_vk_exec duet_vk_exec;
 
 /* Returns DUET_OK when the kernels can run model m on device d, else
@@ -28,12 +29,21 @@ typedef struct duet_vk_exec duet_vk_exec;
 duet_status duet_vk_check_model(const duet_vk_device *d, const duet_model_desc *m);
 
 /* Uploads m's weights to d, calling progress (when not NULL) after each
- * layer with the bytes done so far, below the total. m and d must outlive
- * *out. Errors: DUET_E_UNSUPPORTED, DUET_E_DEVICE_NOMEM (with sizes),
- * DUET_E_NOMEM. */
+ * layer with the bytes done so far, below the total. With `stream` (a
+ * plan that streams, created with slot_extra of at least
+ * duet_vk_weights_slot_bytes()), only its resident layers are uploaded:
+ * the others take turns in as many slots of host-visible device memory as
+ * the plan has staging slots, filled while a step runs (exec_vk). m, d and
+ * stream must outlive *out. Errors: DUET_E_UNSUPPORTED,
+ * DUET_E_DEVICE_NOMEM (with sizes), DUET_E_NOMEM. */
 duet_status duet_vk_weights_create(duet_vk_device *d, const duet_model_desc *m,
+				   struct duet_weights *stream,
 				   duet_progress_fn progress, void *user,
 				   duet_vk_weights **out);
+
+/* Returns the device bytes the largest layer's repacked matrices take
+ * (what one streaming slot holds), or 0 when m cannot run on d. */
+uint64_t duet_vk_weights_slot_bytes(duet_vk_device *d, const duet_model_desc *m);
 
 /* Frees the weights; NULL is a no-op. */
 void duet_vk_weights_destroy(duet_vk_weights *w);

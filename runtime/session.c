@@ -55,8 +55,11 @@ duet_status duet_model_load(const char *path, const duet_model_options *opts,
 		if (opts && opts->io && !duet_io_kind_parse(opts->io, &wo.io))
 			s = DUET_ERR(DUET_E_INVAL, "unknown reader '%s' (uring, aio, "
 				     "pread, mmap)", opts->io);
+		else if (!(m->path = strdup(path)))
+			s = DUET_ERR(DUET_E_NOMEM, "out of memory");
 		else
 			s = duet_weights_create(&m->desc, m->gguf, path, &wo, &m->weights);
+		m->wopts = wo;
 		if (s != DUET_OK) {
 			duet_error_wrap(s, "%s", path);
 			duet_model_destroy(m);
@@ -95,6 +98,7 @@ void duet_model_destroy(duet_model *m)
 	if (!m)
 		return;
 	duet_weights_destroy(m->weights); /* restores desc's pointers */
+	free(m->path);
 	duet_vocab_finish(&m->vocab);
 	duet_model_desc_finish(&m->desc);
 	duet_gguf_destroy(m->gguf);

@@ -16,6 +16,8 @@ struct duet_model {
 	const char *name;
 	bool vocab_only;
 	duet_weights *weights;    /* residency under a memory budget */
+	duet_weights_opts wopts;  /* how it was planned (context.c replans) */
+	char *path;
 	bool in_use;              /* a context holds a streamed model */
 };
 

@@ -118,6 +118,7 @@ typedef struct rec {
 	uint32_t n_ops, cap_ops;
 	uint32_t n_tails;
 	bool sibling; /* the next dispatch writes beside the last: no barrier */
+	uint32_t n_gates; /* streamed layers whose gate is recorded */
 } rec;
 
 

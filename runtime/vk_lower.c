@@ -318,6 +318,28 @@ static void fuse_tails(rec *r)
 	r->n_ops = n;
 }
 
+/* Before the first kernel that reads a streamed layer's matrices: a gate
+ * the host opens once they are in their slot (exec_vk.c). */
+static void gate_for(rec *r, const vk_mat *mat)
+{
+	const duet_vk_weights *w = r->x->w;
+	int il = duet_vk_weights_mat_layer(w, mat);
+	if (il < 0 || !duet_vk_weights_streamed(w, (uint32_t)il))
+		return;
+	uint32_t k = (uint32_t)il - w->first_streamed, gate;
+	if (k < r->n_gates)
+		return;
+	if (k > r->n_gates) {
+		r->s = DUET_ERR(DUET_E_UNSUPPORTED, "streamed layer %d is used "
+				"before layer %u", il, w->first_streamed + r->n_gates);
+		return;
+	}
+	r->s = duet_vk_seq_gate(r->p->seq, &gate);
+	if (r->s == DUET_OK && gate != k)
+		r->s = DUET_ERR(DUET_E_INVAL, "gate %u for streamed layer %d", gate, il);
+	r->n_gates++;
+}
+
 static void emit(rec *r)
 {
 	for (uint32_t i = 0; i < r->n_ops && r->s == DUET_OK; i++) {
@@ -328,7 +350,9 @@ static void emit(rec *r)
 					   op->label);
 			break;
 		case VOP_MM:
-			duet_vkr_mm(r, op->mat, &op->out, &op->tail, op->label);
+			gate_for(r, op->mat);
+			if (r->s == DUET_OK)
+				duet_vkr_mm(r, op->mat, &op->out, &op->tail, op->label);
 			break;
 		case VOP_ATTN:
 			duet_vkr_attn(r, op->attn, &op->tail, op->label);

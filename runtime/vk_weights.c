@@ -47,6 +47,8 @@ duet_status duet_vk_check_model(const duet_vk_device *d, const duet_model_desc *
 static duet_status upload_f32(duet_vk_weights *w, const float *v, uint32_t n,
 			      duet_vk_range *out)
 {
+	if (w->mode == VK_UP_FILL || w->mode == VK_UP_MEASURE)
+		return DUET_OK; /* vectors stay resident */
 	uint64_t bytes = ((uint64_t)n * 4 + 15) / 16 * 16;
 	duet_status s = duet_vk_heap_alloc(w->heap, bytes, out);
 	if (s == DUET_OK)
@@ -77,6 +79,48 @@ static uint32_t rows_per_part(const duet_vk_weights *w, uint64_t row_bytes,
 static duet_status upload_mat(duet_vk_weights *w, uint32_t type, uint32_t n_in,
 			      const row_src *src, uint32_t align, vk_mat *mat);
 
+/* Places `bytes` of a matrix part: from the heap, or (LAYOUT, MEASURE)
+ * next in the slot being laid out, in its next chunk when the current one
+ * is full (LAYOUT allocates chunks as the slot first needs them). */
+static duet_status place(duet_vk_weights *w, uint64_t bytes, duet_vk_range *out)
+{
+	if (!w->bump)
+		return duet_vk_heap_alloc(w->heap, bytes, out);
+	const duet_vk_caps *c = duet_vk_device_get_caps(w->d);
+	uint64_t a = 256; /* covers every binding's offset alignment */
+	uint64_t at = (w->bump_used + a - 1) / a * a;
+	if (w->mode == VK_UP_MEASURE) {
+		w->bump_used = at + bytes;
+		return DUET_OK;
+	}
+	vk_slot *sl = w->bump;
+	while (w->bump_chunk < sl->n_chunks &&
+	       at + bytes > sl->chunk[w->bump_chunk].bytes) {
+		w->bump_chunk++;
+		w->bump_used = at = 0;
+	}
+	if (w->bump_chunk == sl->n_chunks) {
+		if (sl->n_chunks == VK_SLOT_CHUNKS)
+			return DUET_ERR(DUET_E_UNSUPPORTED, "a streamed layer needs "
+					"more than %d allocations", VK_SLOT_CHUNKS);
+		uint64_t want = w->slot_bytes > bytes ? w->slot_bytes : bytes;
+		if (want > c->max_alloc)
+			want = c->max_alloc > bytes ? c->max_alloc : bytes;
+		duet_status s = duet_vk_heap_alloc(w->slot_heap, want,
+						   &sl->chunk[sl->n_chunks]);
+		if (s != DUET_OK)
+			return duet_error_wrap(s, "a streaming slot");
+		if (!sl->chunk[sl->n_chunks].map)
+			return DUET_ERR(DUET_E_UNSUPPORTED, "host-visible memory "
+					"for streaming slots is not mapped");
+		sl->n_chunks++;
+		at = 0;
+	}
+	*out = duet_vk_sub(sl->chunk[w->bump_chunk], at, bytes);
+	w->bump_used = at + bytes;
+	return DUET_OK;
+}
+
 duet_status duet_vk_mat_upload(duet_vk_weights *w, uint32_t type, uint32_t n_in,
 			       const uint8_t **rows, uint32_t n, uint32_t align,
 			       vk_mat *out)
@@ -88,29 +132,39 @@ duet_status duet_vk_mat_upload(duet_vk_weights *w, uint32_t type, uint32_t n_in,
 static duet_status upload_mat(duet_vk_weights *w, uint32_t type, uint32_t n_in,
 			      const row_src *src, uint32_t align, vk_mat *mat)
 {
-	memset(mat, 0, sizeof *mat);
-	mat->type = type;
-	mat->dot = duet_vk_dot_format(type);
-	mat->n_in = n_in;
-	mat->n_pad = duet_vk_pad256(n_in);
-	mat->n_rows = src->n;
-	mat->row_texels = (uint32_t)duet_vk_pack_row_texels(type, n_in);
-	uint64_t row_bytes = (uint64_t)mat->row_texels * 16;
-	uint32_t per = rows_per_part(w, row_bytes, align);
-	if (per == 0)
-		return DUET_ERR(DUET_E_UNSUPPORTED, "a row of %u elements does not "
-				"fit one binding of the device", n_in);
-	mat->n_parts = (src->n + per - 1) / per;
-	mat->parts = calloc(mat->n_parts, sizeof *mat->parts);
+	uint64_t row_bytes = duet_vk_pack_row_texels(type, n_in) * 16;
+	if (w->mode != VK_UP_FILL) {
+		memset(mat, 0, sizeof *mat);
+		mat->type = type;
+		mat->dot = duet_vk_dot_format(type);
+		mat->n_in = n_in;
+		mat->n_pad = duet_vk_pad256(n_in);
+		mat->n_rows = src->n;
+		mat->row_texels = (uint32_t)(row_bytes / 16);
+		uint32_t per = rows_per_part(w, row_bytes, align);
+		if (per == 0)
+			return DUET_ERR(DUET_E_UNSUPPORTED, "a row of %u elements "
+					"does not fit one binding of the device", n_in);
+		mat->n_parts = (src->n + per - 1) / per;
+		mat->parts = calloc(mat->n_parts, sizeof *mat->parts);
+		if (!mat->parts)
+			return DUET_ERR(DUET_E_NOMEM, "out of memory");
+		for (uint32_t p = 0; p < mat->n_parts; p++) {
+			vk_part *part = &mat->parts[p];
+			part->row0 = p * per;
+			part->n_rows = src->n - part->row0 < per ? src->n - part->row0
+								 : per;
+			duet_status s = place(w, row_bytes * part->n_rows, &part->range);
+			if (s != DUET_OK)
+				return s;
+		}
+	}
+	if (w->mode == VK_UP_LAYOUT || w->mode == VK_UP_MEASURE)
+		return DUET_OK; /* written when the layer streams in */
 	uint8_t *tmp = NULL;
-	if (!mat->parts)
-		return DUET_ERR(DUET_E_NOMEM, "out of memory");
 	duet_status s = DUET_OK;
 	for (uint32_t p = 0; s == DUET_OK && p < mat->n_parts; p++) {
 		vk_part *part = &mat->parts[p];
-		part->row0 = p * per;
-		part->n_rows = src->n - part->row0 < per ? src->n - part->row0 : per;
-		s = duet_vk_heap_alloc(w->heap, row_bytes * part->n_rows, &part->range);
 		for (uint32_t r = 0; s == DUET_OK && r < part->n_rows; r++) {
 			uint8_t *dst = part->range.map
 					       ? (uint8_t *)part->range.map + r * row_bytes
@@ -193,7 +247,8 @@ static duet_status upload_qkv(duet_vk_weights *w, const duet_layer *L,
 		}
 	}
 	free(rows);
-	if (s != DUET_OK || !(L->bq.name || L->bk.name || L->bv.name))
+	if (s != DUET_OK || !(L->bq.name || L->bk.name || L->bv.name) ||
+	    w->mode == VK_UP_FILL || w->mode == VK_UP_MEASURE)
 		return s;
 	float *bias = calloc(n_all, sizeof *bias);
 	if (!bias)
@@ -247,10 +302,9 @@ static duet_status upload_ffn(duet_vk_weights *w, const duet_layer *L,
 	return s;
 }
 
-static duet_status upload_layer(duet_vk_weights *w, uint32_t il)
+static duet_status upload_layer(duet_vk_weights *w, uint32_t il, vk_layer *V)
 {
 	const duet_layer *L = &w->m->layers[il];
-	vk_layer *V = &w->layers[il];
 	uint32_t n_embd = w->m->hp.n_embd;
 	duet_status s = upload_f32(w, L->attn_norm.data, n_embd, &V->attn_norm);
 	if (s == DUET_OK)
@@ -266,7 +320,82 @@ static duet_status upload_layer(duet_vk_weights *w, uint32_t il)
 	return s;
 }
 
+static void layer_free(vk_layer *V)
+{
+	for (int i = 0; i < 3; i++)
+		free(V->qkv[i].parts);
+	free(V->wo.parts);
+	free(V->ffn[0].parts);
+	free(V->ffn[1].parts);
+	free(V->down.parts);
+	memset(V, 0, sizeof *V);
+}
+
+uint64_t duet_vk_weights_slot_bytes(duet_vk_device *d, const duet_model_desc *m)
+{
+	if (duet_vk_check_model(d, m) != DUET_OK)
+		return 0;
+	vk_slot none = { 0 };
+	vk_layer V;
+	duet_vk_weights w = { .d = d, .m = m, .mode = VK_UP_MEASURE, .bump = &none };
+	w.gpu = duet_vk_device_get_caps(d)->variant == DUET_VK_VARIANT_GPU;
+	uint64_t most = 0;
+	for (uint32_t il = 0; il < m->hp.n_layer; il++) {
+		memset(&V, 0, sizeof V);
+		w.bump_used = 0;
+		duet_status s = upload_layer(&w, il, &V);
+		layer_free(&V);
+		if (s != DUET_OK)
+			return 0;
+		most = w.bump_used > most ? w.bump_used : most;
+	}
+	return (most + 255) / 256 * 256;
+}
+
+bool duet_vk_weights_streamed(const duet_vk_weights *w, uint32_t il)
+{
+	return w->stream && il >= w->first_streamed && il < w->m->hp.n_layer;
+}
+
+int duet_vk_weights_mat_layer(const duet_vk_weights *w, const vk_mat *mat)
+{
+	const char *p = (const char *)mat, *b = (const char *)w->layers;
+	if (p < b || p >= b + sizeof *w->layers * w->m->hp.n_layer)
+		return -1;
+	return (int)((size_t)(p - b) / sizeof *w->layers);
+}
+
+duet_status duet_vk_weights_fill(duet_vk_weights *w, uint32_t il)
+{
+	if (!duet_vk_weights_streamed(w, il))
+		return DUET_ERR(DUET_E_INVAL, "layer %u does not stream", il);
+	w->mode = VK_UP_FILL;
+	duet_status s = upload_layer(w, il, &w->layers[il]);
+	w->mode = VK_UP_ALL;
+	return s;
+}
+
+/* Sets up the slots of a streaming plan (see duet_vk_weights_create). */
+static duet_status stream_setup(duet_vk_weights *w, duet_weights *stream)
+{
+	duet_weights_info wi;
+	duet_weights_get_info(stream, &wi);
+	w->stream = stream;
+	w->first_streamed = wi.n_resident_layers;
+	w->n_slots = wi.n_slots;
+	w->slot_bytes = duet_vk_weights_slot_bytes(w->d, w->m);
+	if (!w->slot_bytes || !w->n_slots)
+		return DUET_ERR(DUET_E_UNSUPPORTED, "no streaming slots");
+	w->slots = calloc(w->n_slots, sizeof *w->slots);
+	if (!w->slots)
+		return DUET_ERR(DUET_E_NOMEM, "out of memory");
+	for (uint32_t i = 0; i < w->n_slots; i++)
+		w->slots[i].held = -1;
+	return duet_vk_heap_create(w->d, DUET_VK_HOST, w->slot_bytes, &w->slot_heap);
+}
+
 duet_status duet_vk_weights_create(duet_vk_device *d, const duet_model_desc *m,
+				   duet_weights *stream,
 				   duet_progress_fn progress, void *user,
 				   duet_vk_weights **out)
 {
@@ -283,6 +412,8 @@ duet_status duet_vk_weights_create(duet_vk_device *d, const duet_model_desc *m,
 	w->layers = calloc(m->hp.n_layer, sizeof *w->layers);
 	s = w->layers ? duet_vk_heap_create(d, DUET_VK_WEIGHTS, 256ull << 20, &w->heap)
 		      : DUET_ERR(DUET_E_NOMEM, "out of memory");
+	if (s == DUET_OK && duet_weights_streaming(stream))
+		s = stream_setup(w, stream);
 	static const float zeros[64];
 	if (s == DUET_OK)
 		s = upload_f32(w, zeros, 64, &w->dummy);
@@ -294,7 +425,16 @@ duet_status duet_vk_weights_create(duet_vk_device *d, const duet_model_desc *m,
 	for (uint32_t il = 0; il < m->hp.n_layer; il++)
 		total += duet_layer_bytes(&m->layers[il]);
 	for (uint32_t il = 0; s == DUET_OK && il < m->hp.n_layer; il++) {
-		s = upload_layer(w, il);
+		if (duet_vk_weights_streamed(w, il)) {
+			/* placed now, written while a step runs */
+			w->mode = VK_UP_LAYOUT;
+			w->bump = &w->slots[(il - w->first_streamed) % w->n_slots];
+			w->bump_chunk = 0;
+			w->bump_used = 0;
+		}
+		s = upload_layer(w, il, &w->layers[il]);
+		w->mode = VK_UP_ALL;
+		w->bump = NULL;
 		done += duet_layer_bytes(&m->layers[il]);
 		if (s == DUET_OK && progress && done < total)
 			progress(user, done, total);
@@ -309,31 +449,22 @@ duet_status duet_vk_weights_create(duet_vk_device *d, const duet_model_desc *m,
 	return DUET_OK;
 }
 
-static void mat_free(vk_mat *m)
-{
-	free(m->parts);
-}
-
 void duet_vk_weights_destroy(duet_vk_weights *w)
 {
 	if (!w)
 		return;
-	for (uint32_t il = 0; w->layers && il < w->m->hp.n_layer; il++) {
-		vk_layer *V = &w->layers[il];
-		for (int i = 0; i < 3; i++)
-			mat_free(&V->qkv[i]);
-		mat_free(&V->wo);
-		mat_free(&V->ffn[0]);
-		mat_free(&V->ffn[1]);
-		mat_free(&V->down);
-	}
-	mat_free(&w->output);
+	for (uint32_t il = 0; w->layers && il < w->m->hp.n_layer; il++)
+		layer_free(&w->layers[il]);
+	free(w->output.parts);
 	free(w->layers);
+	free(w->slots);
+	duet_vk_heap_destroy(w->slot_heap);
 	duet_vk_heap_destroy(w->heap);
 	free(w);
 }
 
 uint64_t duet_vk_weights_bytes(const duet_vk_weights *w)
 {
-	return duet_vk_heap_bytes(w->heap);
+	return duet_vk_heap_bytes(w->heap) +
+	       (w->slot_heap ? duet_vk_heap_bytes(w->slot_heap) : 0);
 }

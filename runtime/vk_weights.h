@@ -4,6 +4,7 @@
 #define DUET_RUNTIME_VK_WEIGHTS_H
 
 #include "exec_vk.h"
+#include "weights.h"
 
 /* One row range of a repacked matrix, small enough for one binding. */
 typedef struct vk_part {
@@ -37,10 +38,40 @@ typedef struct vk_layer {
 	vk_mat down;
 } vk_layer;
 
+/* How an upload pass treats vectors and matrices (vk_weights.c). */
+typedef enum vk_up_mode {
+	VK_UP_ALL = 0,     /* allocate from the heap and write */
+	VK_UP_LAYOUT = 1,  /* vectors as ALL; matrices: places in a slot */
+	VK_UP_FILL = 2,    /* matrices only, written into their places */
+	VK_UP_MEASURE = 3, /* matrices only: sizes, nothing allocated */
+} vk_up_mode;
+
+#define VK_SLOT_CHUNKS 16
+
+/* A staging slot in host-visible device memory that streamed layers take
+ * turns in: chunks (each within the allocation cap) filled in order. */
+typedef struct vk_slot {
+	duet_vk_range chunk[VK_SLOT_CHUNKS];
+	uint32_t n_chunks;
+	int held;        /* layer written into it, -1: none (exec_vk) */
+} vk_slot;
+
 struct duet_vk_weights {
 	duet_vk_device *d;
 	const duet_model_desc *m;
 	duet_vk_heap *heap;
+	/* streaming (see duet_vk_weights_create): layers first_streamed..
+	 * take slots (il - first_streamed) % n_slots */
+	duet_weights *stream;
+	uint32_t first_streamed, n_slots;
+	duet_vk_heap *slot_heap;
+	vk_slot *slots;
+	uint64_t slot_bytes;     /* the most one layer's matrices take */
+	/* the upload pass under way */
+	vk_up_mode mode;
+	vk_slot *bump;           /* LAYOUT, MEASURE: where matrices go */
+	uint32_t bump_chunk;
+	uint64_t bump_used;      /* in the current chunk; MEASURE: in all */
 	vk_layer *layers;        /* [n_layer] */
 	vk_mat output;
 	duet_vk_range output_norm;
@@ -55,5 +86,16 @@ struct duet_vk_weights {
 duet_status duet_vk_mat_upload(duet_vk_weights *w, uint32_t type, uint32_t n_in,
 			       const uint8_t **rows, uint32_t n, uint32_t align,
 			       vk_mat *out);
+
+/* The layer matrix `mat` belongs to, or -1 (the output head). */
+int duet_vk_weights_mat_layer(const duet_vk_weights *w, const vk_mat *mat);
+
+/* Whether layer il streams (its matrices live in a slot). */
+bool duet_vk_weights_streamed(const duet_vk_weights *w, uint32_t il);
+
+/* Writes streamed layer il's matrices into its slot from the model's
+ * weights (which duet_weights_enter() points at the bytes read). The
+ * caller makes sure the device is done with the slot's previous layer. */
+duet_status duet_vk_weights_fill(duet_vk_weights *w, uint32_t il);
 
 #endif

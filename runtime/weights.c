@@ -151,16 +151,17 @@ duet_status duet_weights_create(duet_model_desc *desc, const duet_gguf *g,
 	/* the ring first (it must exist once anything streams), then whole
 	 * layers in order while they fit */
 	uint32_t n_slots = opt.depth + 1 < L ? opt.depth + 1 : L;
-	while (n_slots > 1 && pinned + (uint64_t)n_slots * max_span > opt.budget)
+	uint64_t slot_bytes = max_span + opt.slot_extra;
+	while (n_slots > 1 && pinned + (uint64_t)n_slots * slot_bytes > opt.budget)
 		n_slots--; /* read ahead less rather than fail */
-	uint64_t ring = (uint64_t)n_slots * max_span, used = pinned + ring;
+	uint64_t ring = (uint64_t)n_slots * slot_bytes, used = pinned + ring;
 	if (used > opt.budget) {
 		duet_weights_destroy(w);
 		return DUET_ERR(DUET_E_INVAL, "a memory budget of %llu bytes cannot "
 				"hold the output head (%llu) and %u staging slot%s "
 				"of %llu: at least %llu bytes",
 				(unsigned long long)opt.budget, (unsigned long long)pinned,
-				n_slots, n_slots > 1 ? "s" : "", (unsigned long long)max_span,
+				n_slots, n_slots > 1 ? "s" : "", (unsigned long long)slot_bytes,
 				(unsigned long long)used);
 	}
 	uint32_t n_res = 0;
@@ -184,7 +185,7 @@ duet_status duet_weights_create(duet_model_desc *desc, const duet_gguf *g,
 	w->n_slots = n_slots < w->n_streamed ? n_slots : w->n_streamed;
 	w->info.n_streamed_layers = w->n_streamed;
 	w->info.n_slots = w->n_slots;
-	w->info.ring_bytes = (uint64_t)w->n_slots * max_span;
+	w->info.ring_bytes = (uint64_t)w->n_slots * slot_bytes;
 	duet_io_opts io = { .kind = opt.io, .direct = !opt.buffered,
 			    .fault = opt.fault, .fault_at = opt.fault_at };
 	duet_status s = duet_io_open(path, &io, &w->io);

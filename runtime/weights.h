@@ -34,6 +34,9 @@ typedef struct duet_weights_opts {
 	duet_io_kind io; /* reader for streamed layers (AUTO: probe) */
 	bool buffered;   /* do not try O_DIRECT */
 	uint32_t depth;  /* layers read ahead; 0: 2 */
+	uint64_t slot_extra; /* bytes the executor keeps beside each staging
+			      * slot (Vulkan: the repacked layer), counted
+			      * in the budget */
 	duet_io_fault_kind fault; /* test hook, passed to the reader (io.h) */
 	uint64_t fault_at;
 } duet_weights_opts;
@@ -43,7 +46,7 @@ typedef struct duet_weights_info {
 	uint64_t model_bytes;    /* every weight, as in the file */
 	uint64_t pinned_bytes;   /* output head (tied: the embeddings) */
 	uint64_t resident_bytes; /* pinned + resident layers */
-	uint64_t ring_bytes;     /* the staging slots */
+	uint64_t ring_bytes;     /* the staging slots, slot_extra included */
 	uint32_t n_resident_layers, n_streamed_layers, n_slots;
 	uint64_t streamed_bytes_per_pass; /* read for one pass over the layers */
 	uint64_t bytes_read;     /* so far */

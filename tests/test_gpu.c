@@ -301,7 +301,7 @@ static void check_model_parts(const model_case *mc, int variant, uint32_t min_pa
 	cr_assert_eq(s, DUET_OK, "%s: %s", tag, duet_last_error());
 	if (min_parts > 1) {
 		duet_vk_weights *w;
-		cr_assert_eq(duet_device_acquire_weights(pdev, &m->desc, NULL, NULL, &w), DUET_OK);
+		cr_assert_eq(duet_device_acquire_weights(pdev, &m->desc, NULL, NULL, NULL, &w), DUET_OK);
 		cr_expect_geq(w->output.n_parts, min_parts, "%s: output in %u parts",
 			      tag, w->output.n_parts);
 		duet_device_release_weights(pdev, w);
