@@ -69,6 +69,22 @@ typedef struct duet_stream_stats {
 /* Fills *st for model m. Not thread-safe with a context running on m. */
 DUET_API void duet_model_stream_stats(const duet_model *m, duet_stream_stats *st);
 
+/* Figures of a KV-cache pool (the arbiter shared by models and sessions). */
+typedef struct duet_kv_stats {
+	uint64_t page_bytes;
+	uint32_t pages_total, pages_used, pages_free;
+	uint32_t pages_shared;    /* held by more than one sequence */
+	uint32_t sequences;
+	double waste_pct;         /* of the used pages' bytes, holding no K/V */
+	uint64_t preemptions;     /* sequences cut back for another's request */
+	uint64_t swaps, swap_ins; /* pages copied to host memory and back */
+	uint64_t recomputes;      /* preemptions that dropped positions */
+	uint64_t recompute_tokens;/* positions dropped, to be recomputed */
+	uint64_t cow_copies;      /* shared pages copied before a write */
+	uint64_t refused;         /* requests answered AGAIN or NOMEM */
+	double lock_s;            /* time spent inside the arbiter */
+} duet_kv_stats;
+
 /* Loads the GGUF model at path (memory-mapped, read-only). On DUET_OK *out
  * is a new model the caller frees with duet_model_destroy(). Errors:
  * DUET_E_NOT_FOUND / DUET_E_IO (the file), DUET_E_CORRUPT (malformed file or

@@ -1,0 +1,122 @@
+/* The KV-cache arbiter (DESIGN.md, "KV cache arbiter"): one pool of
+ * fixed-size pages that every model and every sequence draws from.
+ *
+ * A page holds `tokens_per_page` positions of one model, all its layers:
+ * [layer][K, V][token in page][n_embd_kv] elements. A sequence (one model's
+ * cache for one session) holds a page table: position p lives in page
+ * p / tokens_per_page. Pages are granted as a sequence grows (begin),
+ * returned on truncate and close, and shared between sequences with
+ * reference counts (prefix sharing), copied when a shared page is written.
+ *
+ * When the pool is short, a request of priority P may preempt sequences of
+ * lower priority that no step is using (not pinned), least recently used
+ * first: their tail pages past their guaranteed minimum (and past any page
+ * they share) are either copied to host memory (swap) or dropped, leaving
+ * their leading positions valid so their owner recomputes the rest; the
+ * cheaper of the two by the pool's cost model. A guarantee (min_tokens at
+ * open) is never taken away, and guarantees together never exceed the pool.
+ *
+ * Thread-safe: every call takes the pool's one lock briefly (a swap or a
+ * copy-on-write copies pages under it). A sequence is used by one thread at
+ * a time; its page table is stable between begin and end. */
+#ifndef DUET_RUNTIME_KV_POOL_H
+#define DUET_RUNTIME_KV_POOL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "duet/duet.h"
+
+typedef struct duet_kv_pool duet_kv_pool;
+typedef struct duet_kv_seq duet_kv_seq;
+
+#define DUET_KV_PAGE_DEFAULT (256u << 10)
+
+typedef struct duet_kv_pool_opts {
+	uint64_t pool_bytes;  /* required */
+	uint32_t page_bytes;  /* 0: DUET_KV_PAGE_DEFAULT */
+	uint64_t swap_bytes;  /* host memory for swapped pages; 0: pool_bytes */
+	double swap_gbps;     /* copy bandwidth of the cost model; 0: 8 */
+	bool virtual_pages;   /* count pages without memory (simulation) */
+} duet_kv_pool_opts;
+
+/* One model's cache shape. */
+typedef struct duet_kv_model {
+	uint32_t n_layer, n_embd_kv;
+	uint32_t elt_bytes;    /* bytes per element: 2 (f16) */
+	double recompute_tps;  /* its prefill tokens/s (cost model); 0: 1000 */
+} duet_kv_model;
+
+/* Creates a pool of pool_bytes / page_bytes pages (memory zeroed unless
+ * virtual). DUET_E_INVAL for a pool of no page, DUET_E_NOMEM. */
+duet_status duet_kv_pool_create(const duet_kv_pool_opts *o, duet_kv_pool **out);
+
+/* Frees the pool; every sequence must be closed. NULL: no-op. */
+void duet_kv_pool_destroy(duet_kv_pool *p);
+
+/* Registers a model and returns its id in *id (before sequences of any
+ * model are used from other threads). DUET_E_INVAL when one
+ * position of it does not fit a page (the message gives the least page
+ * size), DUET_E_RANGE past 16 models. */
+duet_status duet_kv_pool_add_model(duet_kv_pool *p, const duet_kv_model *m,
+				   uint32_t *id);
+
+/* Positions of model id per page, and the bytes of one position. */
+uint32_t duet_kv_pool_tokens_per_page(const duet_kv_pool *p, uint32_t id);
+uint64_t duet_kv_pool_token_bytes(const duet_kv_pool *p, uint32_t id);
+
+/* Writes the pool's figures (see duet_kv_stats in duet.h). */
+void duet_kv_pool_stats(duet_kv_pool *p, duet_kv_stats *st);
+
+typedef enum duet_kv_prio {
+	DUET_KV_BACKGROUND = 0,
+	DUET_KV_NORMAL = 1,
+	DUET_KV_INTERACTIVE = 2,
+} duet_kv_prio;
+
+/* Opens an empty sequence of model id with a priority and a guaranteed
+ * minimum of min_tokens positions (reserved now, granted as it grows).
+ * DUET_E_NOMEM when the guarantees would exceed the pool. */
+duet_status duet_kv_seq_open(duet_kv_pool *p, uint32_t model, duet_kv_prio prio,
+			     uint32_t min_tokens, duet_kv_seq **out);
+
+/* Returns every page and frees s; NULL: no-op. */
+void duet_kv_seq_close(duet_kv_seq *s);
+
+/* Makes s share src's first n_tokens positions (their pages, counted
+ * twice; written pages are copied first). s must be empty and of the
+ * same model. DUET_E_INVAL otherwise. */
+duet_status duet_kv_seq_share(duet_kv_seq *s, duet_kv_seq *src, uint32_t n_tokens);
+
+/* Prepares a step that writes positions [pos0, pos0 + n) of s and reads
+ * [0, pos0 + n): swaps back what was swapped out, grants pages, copies
+ * shared pages in the written range, and pins s (no preemption) until
+ * duet_kv_seq_end. *valid is how many leading positions hold K/V: when it
+ * is below pos0 the arbiter dropped the rest, nothing was prepared nor
+ * pinned, and the caller recomputes from *valid. Errors (nothing pinned):
+ * DUET_E_AGAIN (the pool is held by sequences of equal or higher priority
+ * or in use: retry later), DUET_E_NOMEM (s could never hold that many
+ * positions in this pool), DUET_E_INVAL. */
+duet_status duet_kv_seq_begin(duet_kv_seq *s, uint32_t pos0, uint32_t n,
+			      uint32_t *valid);
+
+/* Ends the step begun last: positions [0, n_valid) now hold K/V
+ * (n_valid <= pos0 + n of the begin). Unpins s. */
+void duet_kv_seq_end(duet_kv_seq *s, uint32_t n_valid);
+
+/* Keeps the first n_tokens positions (speculative rollback) and returns
+ * the pages past them. */
+void duet_kv_seq_truncate(duet_kv_seq *s, uint32_t n_tokens);
+
+/* Positions of s that hold K/V now (after any preemption). */
+uint32_t duet_kv_seq_tokens(duet_kv_seq *s);
+
+/* The address of K (which 0) or V (1) of layer il at position pos (f16
+ * elements); valid between begin and end, for positions below pos0 + n
+ * of the begin. NULL in a virtual pool. */
+void *duet_kv_seq_row(const duet_kv_seq *s, int which, uint32_t il, uint32_t pos);
+
+/* Sets the priority of s (sessions change class, e.g. to background). */
+void duet_kv_seq_set_prio(duet_kv_seq *s, duet_kv_prio prio);
+
+#endif

@@ -1,0 +1,362 @@
+/* The KV-cache arbiter (runtime/kv_pool): pages granted, truncated and
+ * returned; prefix sharing with copy-on-write; preemption by swap and by
+ * drop (recompute) under priorities and guarantees; exhaustion as an error
+ * that leaves other sequences intact; 8 threads of random operations with
+ * pages conserved; and attention through a page table equal to the
+ * contiguous cache on the CPU executor. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "graph.h"
+#include "gguf.h"
+#include "kv.h"
+#include "kv_pool.h"
+#include "model.h"
+#include "kv_stress.h"
+#include "models.h"
+
+/* 2 layers x 64 values x K,V x f16 = 512 bytes a position: 8 per page */
+static const duet_kv_model small = { .n_layer = 2, .n_embd_kv = 64, .elt_bytes = 2 };
+#define PAGE 4096u
+#define TPP 8u
+
+static duet_kv_pool *pool_of(uint32_t pages, double swap_gbps, uint32_t *model)
+{
+	duet_kv_pool_opts o = { .pool_bytes = (uint64_t)pages * PAGE, .page_bytes = PAGE,
+				.swap_gbps = swap_gbps };
+	duet_kv_pool *p;
+	cr_assert_eq(duet_kv_pool_create(&o, &p), DUET_OK, "%s", duet_last_error());
+	cr_assert_eq(duet_kv_pool_add_model(p, &small, model), DUET_OK, "%s",
+		     duet_last_error());
+	cr_assert_eq(duet_kv_pool_tokens_per_page(p, *model), TPP);
+	return p;
+}
+
+static void check_conserved(duet_kv_pool *p)
+{
+	duet_kv_stats st;
+	duet_kv_pool_stats(p, &st);
+	cr_assert_eq(st.pages_used + st.pages_free, st.pages_total);
+}
+
+/* Writes a value derived from (tag, layer, K/V, pos) into every element
+ * of positions [a, b) of s; check_rows verifies it. */
+static uint16_t mark(uint32_t tag, uint32_t il, int kv, uint32_t pos, uint32_t i)
+{
+	return (uint16_t)(tag * 7919u + il * 131u + (uint32_t)kv * 17u + pos * 3u + i);
+}
+
+static void fill_rows(duet_kv_seq *s, uint32_t tag, uint32_t a, uint32_t b)
+{
+	for (uint32_t pos = a; pos < b; pos++)
+		for (uint32_t il = 0; il < small.n_layer; il++)
+			for (int kv = 0; kv < 2; kv++) {
+				uint16_t *r = duet_kv_seq_row(s, kv, il, pos);
+				cr_assert_not_null(r, "position %u", pos);
+				for (uint32_t i = 0; i < small.n_embd_kv; i++)
+					r[i] = mark(tag, il, kv, pos, i);
+			}
+}
+
+static void check_rows(duet_kv_seq *s, uint32_t tag, uint32_t a, uint32_t b)
+{
+	for (uint32_t pos = a; pos < b; pos++)
+		for (uint32_t il = 0; il < small.n_layer; il++)
+			for (int kv = 0; kv < 2; kv++) {
+				const uint16_t *r = duet_kv_seq_row(s, kv, il, pos);
+				for (uint32_t i = 0; i < small.n_embd_kv; i++)
+					cr_assert_eq(r[i], mark(tag, il, kv, pos, i),
+						     "tag %u position %u layer %u", tag,
+						     pos, il);
+			}
+}
+
+/* A step that writes [pos0, pos0 + n) with the tag's marks. */
+static duet_status step(duet_kv_seq *s, uint32_t tag, uint32_t pos0, uint32_t n)
+{
+	uint32_t valid;
+	duet_status st = duet_kv_seq_begin(s, pos0, n, &valid);
+	if (st != DUET_OK)
+		return st;
+	cr_assert_geq(valid, pos0, "positions were dropped");
+	fill_rows(s, tag, pos0, pos0 + n);
+	duet_kv_seq_end(s, pos0 + n);
+	return DUET_OK;
+}
+
+Test(kv, pages_are_granted_truncated_and_returned)
+{
+	uint32_t m;
+	duet_kv_pool *p = pool_of(16, 0, &m);
+	duet_kv_seq *s;
+	cr_assert_eq(duet_kv_seq_open(p, m, DUET_KV_NORMAL, 0, &s), DUET_OK);
+	cr_assert_eq(step(s, 1, 0, 5), DUET_OK);
+	duet_kv_stats st;
+	duet_kv_pool_stats(p, &st);
+	cr_assert_eq(st.pages_used, 1);
+	cr_assert_eq(step(s, 1, 5, 20), DUET_OK); /* 25 positions: 4 pages */
+	duet_kv_pool_stats(p, &st);
+	cr_assert_eq(st.pages_used, 4);
+	cr_assert_float_eq(st.waste_pct, 100.0 * (32 - 25) / 32, 1e-9);
+	check_rows(s, 1, 0, 25);
+	duet_kv_seq_truncate(s, 9); /* speculative rollback */
+	cr_assert_eq(duet_kv_seq_tokens(s), 9);
+	duet_kv_pool_stats(p, &st);
+	cr_assert_eq(st.pages_used, 2);
+	check_rows(s, 1, 0, 9);
+	cr_assert_eq(step(s, 2, 9, 3), DUET_OK);
+	check_rows(s, 1, 0, 9);
+	check_rows(s, 2, 9, 12);
+	/* rewriting from an earlier position drops what followed */
+	uint32_t valid;
+	cr_assert_eq(duet_kv_seq_begin(s, 4, 1, &valid), DUET_OK);
+	cr_assert_eq(valid, 12);
+	duet_kv_seq_end(s, 5);
+	cr_assert_eq(duet_kv_seq_tokens(s), 5);
+	cr_assert_eq(duet_kv_seq_begin(s, 9, 1, &valid), DUET_OK, "past the end: no-op");
+	cr_assert_eq(valid, 5, "the caller must fill 5..8 first");
+	duet_kv_seq_close(s);
+	duet_kv_pool_stats(p, &st);
+	cr_assert_eq(st.pages_used, 0);
+	cr_assert_eq(st.sequences, 0);
+	duet_kv_pool_destroy(p);
+}
+
+Test(kv, bad_shapes_and_sizes_are_errors)
+{
+	duet_kv_pool *p;
+	duet_kv_pool_opts o = { .pool_bytes = 1000, .page_bytes = 4096 };
+	cr_assert_eq(duet_kv_pool_create(&o, &p), DUET_E_INVAL);
+	o = (duet_kv_pool_opts){ .pool_bytes = 1 << 20, .page_bytes = 1000 };
+	cr_assert_eq(duet_kv_pool_create(&o, &p), DUET_E_INVAL);
+	o.page_bytes = 1024;
+	cr_assert_eq(duet_kv_pool_create(&o, &p), DUET_OK);
+	uint32_t id;
+	duet_kv_model big = { .n_layer = 32, .n_embd_kv = 1024, .elt_bytes = 2 };
+	cr_assert_eq(duet_kv_pool_add_model(p, &big, &id), DUET_E_INVAL);
+	cr_assert(strstr(duet_last_error(), "at least 131072"), "%s", duet_last_error());
+	duet_kv_seq *s;
+	cr_assert_eq(duet_kv_seq_open(p, 0, DUET_KV_NORMAL, 0, &s), DUET_E_INVAL,
+		     "no such model");
+	duet_kv_pool_destroy(p);
+}
+
+Test(kv, shared_prefix_is_copied_on_write)
+{
+	uint32_t m;
+	duet_kv_pool *p = pool_of(16, 0, &m);
+	duet_kv_seq *sys, *a, *b;
+	cr_assert_eq(duet_kv_seq_open(p, m, DUET_KV_NORMAL, 0, &sys), DUET_OK);
+	cr_assert_eq(step(sys, 1, 0, 20), DUET_OK); /* a system prompt: 3 pages */
+	cr_assert_eq(duet_kv_seq_open(p, m, DUET_KV_NORMAL, 0, &a), DUET_OK);
+	cr_assert_eq(duet_kv_seq_open(p, m, DUET_KV_NORMAL, 0, &b), DUET_OK);
+	cr_assert_eq(duet_kv_seq_share(a, sys, 20), DUET_OK);
+	cr_assert_eq(duet_kv_seq_share(b, sys, 20), DUET_OK);
+	duet_kv_stats st;
+	duet_kv_pool_stats(p, &st);
+	cr_assert_eq(st.pages_used, 3);
+	cr_assert_eq(st.pages_shared, 3);
+	check_rows(a, 1, 0, 20);
+	/* a and b go on in the shared third page: each gets its own copy */
+	cr_assert_eq(step(a, 2, 20, 6), DUET_OK);
+	cr_assert_eq(step(b, 3, 20, 2), DUET_OK);
+	duet_kv_pool_stats(p, &st);
+	cr_assert_eq(st.cow_copies, 2);
+	cr_assert_eq(st.pages_used, 3 + 1 + 1 + 1, "a: 1 copy + 1 new; b: 1 copy");
+	check_rows(sys, 1, 0, 20);
+	check_rows(a, 1, 0, 20);
+	check_rows(a, 2, 20, 26);
+	check_rows(b, 1, 0, 20);
+	check_rows(b, 3, 20, 22);
+	cr_assert_eq(duet_kv_seq_share(a, sys, 4), DUET_E_INVAL, "a is not empty");
+	duet_kv_seq_close(sys);
+	check_rows(a, 1, 0, 16); /* the pages stay while a holds them */
+	duet_kv_seq_close(a);
+	duet_kv_seq_close(b);
+	duet_kv_pool_stats(p, &st);
+	cr_assert_eq(st.pages_used, 0);
+	duet_kv_pool_destroy(p);
+}
+
+/* An interactive request preempts a background sequence; with a fast copy
+ * the pages go to host memory and come back bit for bit. */
+Test(kv, preemption_by_swap_restores_the_same_bytes)
+{
+	uint32_t m;
+	duet_kv_pool *p = pool_of(8, 1000.0, &m);
+	duet_kv_seq *bg, *fg;
+	cr_assert_eq(duet_kv_seq_open(p, m, DUET_KV_BACKGROUND, 8, &bg), DUET_OK);
+	cr_assert_eq(duet_kv_seq_open(p, m, DUET_KV_INTERACTIVE, 0, &fg), DUET_OK);
+	cr_assert_eq(step(bg, 1, 0, 48), DUET_OK); /* 6 pages */
+	cr_assert_eq(step(fg, 2, 0, 40), DUET_OK); /* 5 pages: 2 free, the rest bg's */
+	duet_kv_stats st;
+	duet_kv_pool_stats(p, &st);
+	cr_assert_eq(st.preemptions, 1);
+	cr_assert_eq(st.swaps, 5, "bg keeps its guaranteed page, swaps 5");
+	cr_assert_eq(st.recomputes, 0);
+	cr_assert_eq(duet_kv_seq_tokens(bg), 48, "swapped positions stay valid");
+	check_rows(bg, 1, 0, 8);
+	cr_assert_eq(step(bg, 1, 48, 1), DUET_E_AGAIN, "fg holds the pool");
+	duet_kv_seq_truncate(fg, 0);
+	cr_assert_eq(step(bg, 1, 48, 1), DUET_OK);
+	duet_kv_pool_stats(p, &st);
+	cr_assert_eq(st.swap_ins, 5);
+	check_rows(bg, 1, 0, 49);
+	check_conserved(p);
+	duet_kv_seq_close(bg);
+	duet_kv_seq_close(fg);
+	duet_kv_pool_destroy(p);
+}
+
+/* With a slow copy and cheap recomputation the positions are dropped:
+ * the owner learns from begin that it must recompute from *valid. */
+Test(kv, preemption_by_drop_asks_for_recompute)
+{
+	uint32_t m;
+	duet_kv_pool *p = pool_of(8, 1e-6, &m);
+	duet_kv_seq *bg, *fg;
+	cr_assert_eq(duet_kv_seq_open(p, m, DUET_KV_BACKGROUND, 16, &bg), DUET_OK);
+	cr_assert_eq(duet_kv_seq_open(p, m, DUET_KV_NORMAL, 0, &fg), DUET_OK);
+	cr_assert_eq(step(bg, 1, 0, 60), DUET_OK); /* 8 pages */
+	cr_assert_eq(step(fg, 2, 0, 9), DUET_OK);  /* 2 pages */
+	duet_kv_stats st;
+	duet_kv_pool_stats(p, &st);
+	cr_assert_eq(st.recomputes, 1);
+	cr_assert_eq(st.swaps, 0);
+	cr_assert_eq(duet_kv_seq_tokens(bg), 16, "kept its guaranteed 2 pages");
+	cr_assert_eq(st.recompute_tokens, 60 - 16);
+	uint32_t valid;
+	cr_assert_eq(duet_kv_seq_begin(bg, 60, 1, &valid), DUET_OK);
+	cr_assert_eq(valid, 16);
+	check_rows(bg, 1, 0, 16);
+	cr_assert_eq(step(bg, 1, 16, 8), DUET_OK, "recomputing into free pages");
+	check_conserved(p);
+	duet_kv_seq_close(bg);
+	duet_kv_seq_close(fg);
+	duet_kv_pool_destroy(p);
+}
+
+/* Exhaustion: equal priority never preempts; a request no pool could
+ * serve is NOMEM; guarantees are reserved; nobody's data changes. */
+Test(kv, exhaustion_is_an_error_and_leaves_others_intact)
+{
+	uint32_t m;
+	duet_kv_pool *p = pool_of(8, 1000.0, &m);
+	duet_kv_seq *a, *b, *c;
+	cr_assert_eq(duet_kv_seq_open(p, m, DUET_KV_INTERACTIVE, 0, &a), DUET_OK);
+	cr_assert_eq(duet_kv_seq_open(p, m, DUET_KV_INTERACTIVE, 16, &b), DUET_OK);
+	cr_assert_eq(duet_kv_seq_open(p, m, DUET_KV_NORMAL, 64, &c), DUET_E_NOMEM,
+		     "guarantees past the pool");
+	cr_assert_eq(step(a, 1, 0, 48), DUET_OK); /* 6 pages, 2 left for b's guarantee */
+	cr_assert_eq(step(a, 1, 48, 1), DUET_E_NOMEM, "b's guarantee is never a's");
+	cr_assert(strstr(duet_last_error(), "guaranteed 2"), "%s", duet_last_error());
+	cr_assert_eq(step(b, 2, 0, 16), DUET_OK);
+	cr_assert_eq(step(b, 2, 16, 1), DUET_E_AGAIN);
+	cr_assert(strstr(duet_last_error(), "equal or higher priority"), "%s",
+		  duet_last_error());
+	cr_assert_eq(step(b, 2, 16, 100), DUET_E_NOMEM, "more than the pool");
+	check_rows(a, 1, 0, 48);
+	check_rows(b, 2, 0, 16);
+	cr_assert_eq(duet_kv_seq_tokens(b), 16);
+	duet_kv_stats st;
+	duet_kv_pool_stats(p, &st);
+	cr_assert_eq(st.refused, 4);
+	cr_assert_eq(st.preemptions, 0);
+	check_conserved(p);
+	duet_kv_seq_close(a);
+	duet_kv_seq_close(b);
+	duet_kv_pool_destroy(p);
+}
+
+/* ---- 8 threads x 1,000 random operations ------------------------------------- */
+
+Test(kv, eight_threads_of_random_operations_conserve_pages, .timeout = 120)
+{
+	uint32_t m;
+	/* 8 x 2 sequences of up to ~100 positions in 40 pages of 8 */
+	duet_kv_pool *p = pool_of(40, 0.0015, &m);
+	int failures = kv_stress(p, m, 8, 1000);
+	cr_assert_eq(failures, 0, "%d steps read back wrong rows", failures);
+	duet_kv_stats st;
+	duet_kv_pool_stats(p, &st);
+	cr_assert_eq(st.pages_used + st.pages_free, st.pages_total);
+	cr_assert_eq(st.pages_used, 0, "every sequence closed");
+	cr_assert_eq(st.sequences, 0);
+	cr_log_info("preemptions %llu, swaps %llu, recomputes %llu, refused %llu, cow %llu",
+		    (unsigned long long)st.preemptions, (unsigned long long)st.swaps,
+		    (unsigned long long)st.recomputes, (unsigned long long)st.refused,
+		    (unsigned long long)st.cow_copies);
+	cr_assert_gt(st.preemptions, 0, "the workload should contend");
+	duet_kv_pool_destroy(p);
+}
+
+/* ---- paged attention on the CPU executor ------------------------------------- */
+
+/* The logits of a prompt and of decode steps after it are identical with
+ * the contiguous cache and with a page table (pages in scattered order:
+ * another sequence takes every other page). */
+Test(kv, cpu_paged_attention_equals_contiguous, .timeout = 60)
+{
+	char path[512];
+	duet_synth_options o = { .arch = "llama", .dim = 128, .layers = 3, .heads = 4,
+				 .kv_heads = 2, .ff = 256, .vocab = 300, .type = "f16",
+				 .seed = 11 };
+	make_model(&o, "kvpaged", path, sizeof path);
+	duet_gguf *g;
+	duet_model_desc md;
+	cr_assert_eq(duet_gguf_open(path, &g), DUET_OK);
+	cr_assert_eq(duet_model_desc_init(&md, g), DUET_OK, "%s", duet_last_error());
+	duet_graph *gr;
+	cr_assert_eq(duet_graph_build(&md, 8, DUET_LOGITS_LAST, &gr), DUET_OK);
+	duet_cpu *cpu;
+	cr_assert_eq(duet_cpu_create(2, &cpu), DUET_OK);
+	uint32_t nv = md.hp.n_vocab, n_ctx = 64;
+	duet_kv_cache flat;
+	cr_assert_eq(duet_kv_cache_init(&flat, md.hp.n_layer, n_ctx, md.hp.n_embd_kv), DUET_OK);
+	/* pages of 3 positions: a step crosses page boundaries */
+	duet_kv_model km = { .n_layer = md.hp.n_layer, .n_embd_kv = md.hp.n_embd_kv,
+			     .elt_bytes = 2 };
+	duet_kv_pool_opts po = { .pool_bytes = 64ull << 10 << 4,
+				 .page_bytes = (uint32_t)(3 * md.hp.n_layer * 2 * md.hp.n_embd_kv * 2) };
+	duet_kv_pool *p;
+	cr_assert_eq(duet_kv_pool_create(&po, &p), DUET_OK, "%s", duet_last_error());
+	uint32_t mid;
+	cr_assert_eq(duet_kv_pool_add_model(p, &km, &mid), DUET_OK);
+	duet_kv_seq *seq, *other;
+	cr_assert_eq(duet_kv_seq_open(p, mid, DUET_KV_NORMAL, 0, &seq), DUET_OK);
+	cr_assert_eq(duet_kv_seq_open(p, mid, DUET_KV_NORMAL, 0, &other), DUET_OK);
+	duet_kv_cache paged = flat;
+	paged.paged = seq;
+	int32_t toks[20] = { 1, 5, 9, 77, 3, 250, 42, 8, 100, 12, 13, 14, 200, 201, 7, 6, 5, 4, 3, 2 };
+	float *want = malloc(nv * sizeof *want);
+	uint32_t pos = 0;
+	for (int s = 0; s < 8; s++) {
+		uint32_t n = s == 0 ? 7 : 1 + (uint32_t)s % 2, valid;
+		duet_step st = { .tokens = toks + pos, .n_tokens = n, .pos0 = pos };
+		const float *l;
+		cr_assert_eq(duet_cpu_run(cpu, gr, &flat, &st, &l), DUET_OK);
+		memcpy(want, l, nv * sizeof *want);
+		cr_assert_eq(duet_kv_seq_begin(seq, pos, n, &valid), DUET_OK);
+		cr_assert_eq(valid, pos);
+		cr_assert_eq(duet_cpu_run(cpu, gr, &paged, &st, &l), DUET_OK, "%s",
+			     duet_last_error());
+		duet_kv_seq_end(seq, pos + n);
+		cr_assert(memcmp(l, want, nv * sizeof *want) == 0, "step %d differs", s);
+		/* another sequence takes the next page */
+		cr_assert_eq(duet_kv_seq_begin(other, pos, 3, &valid), DUET_OK);
+		duet_kv_seq_end(other, pos + 3);
+		pos += n;
+	}
+	free(want);
+	duet_kv_seq_close(seq);
+	duet_kv_seq_close(other);
+	duet_kv_pool_destroy(p);
+	duet_kv_cache_finish(&flat);
+	duet_cpu_destroy(cpu);
+	duet_graph_destroy(gr);
+	duet_model_desc_finish(&md);
+	duet_gguf_destroy(g);
+}
