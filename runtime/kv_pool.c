@@ -13,17 +13,22 @@
 typedef struct kv_model {
 	duet_kv_model m;
 	uint64_t token_bytes;
-	uint32_t tpp; /* tokens per page */
+	uint32_t row_bytes; /* one position of one layer's K or V */
+	uint32_t tpp;       /* positions per page */
+	uint32_t streams;   /* pages per block: layers x (K, V) */
 } kv_model;
 
 struct duet_kv_seq {
 	duet_kv_pool *pool;
 	uint32_t model;
 	duet_kv_prio prio;
-	uint32_t min_pages;  /* guaranteed */
-	uint32_t *pages;     /* [n_pages] resident pages, in position order */
+	uint32_t streams;    /* pages per block (of its model) */
+	uint32_t min_pages;  /* guaranteed, whole blocks */
+	/* blocks of tpp positions, resident ones first: block b's page of
+	 * layer il, K (0) or V (1) is pages[b * streams + 2 il + which] */
+	uint32_t *pages;
 	uint8_t **ptrs;      /* their addresses (NULL entries: virtual pool) */
-	uint32_t n_pages, cap;
+	uint32_t n_pages, cap; /* in pages, whole blocks */
 	uint32_t n_tokens;   /* leading positions that hold K/V */
 	uint8_t *swap;       /* [n_swapped][page_bytes]: the pages after n_pages */
 	uint32_t n_swapped;
@@ -106,14 +111,14 @@ void duet_kv_pool_destroy(duet_kv_pool *p)
 duet_status duet_kv_pool_add_model(duet_kv_pool *p, const duet_kv_model *m,
 				   uint32_t *id)
 {
-	uint64_t tb = (uint64_t)m->n_layer * 2 * m->n_embd_kv * m->elt_bytes;
-	if (!tb)
+	uint64_t rb = (uint64_t)m->n_embd_kv * m->elt_bytes;
+	if (!rb || !m->n_layer)
 		return DUET_ERR(DUET_E_INVAL, "a KV model of zero size");
-	if (tb > p->page_bytes)
-		return DUET_ERR(DUET_E_INVAL, "a position of this model takes %llu "
+	if (rb > p->page_bytes)
+		return DUET_ERR(DUET_E_INVAL, "a K or V row of this model takes %llu "
 				"bytes, more than a KV page of %u: pages of at "
-				"least %llu bytes", (unsigned long long)tb,
-				p->page_bytes, (unsigned long long)tb);
+				"least %llu bytes", (unsigned long long)rb,
+				p->page_bytes, (unsigned long long)rb);
 	pthread_mutex_lock(&p->mu);
 	duet_status s = DUET_OK;
 	if (p->n_models == MAX_MODELS) {
@@ -124,8 +129,10 @@ duet_status duet_kv_pool_add_model(duet_kv_pool *p, const duet_kv_model *m,
 		k->m = *m;
 		if (k->m.recompute_tps <= 0)
 			k->m.recompute_tps = 1000;
-		k->token_bytes = tb;
-		k->tpp = (uint32_t)(p->page_bytes / tb);
+		k->row_bytes = (uint32_t)rb;
+		k->streams = 2 * m->n_layer;
+		k->token_bytes = rb * k->streams;
+		k->tpp = (uint32_t)(p->page_bytes / rb);
 		*id = p->n_models++;
 	}
 	pthread_mutex_unlock(&p->mu);
@@ -193,14 +200,17 @@ static uint64_t owed_to_others(const duet_kv_pool *p, const duet_kv_seq *s)
 	return owed;
 }
 
-/* Trailing pages of v that preemption may take: past its guarantee,
- * held by v alone. */
+/* Trailing pages of v that preemption may take (whole blocks): past its
+ * guarantee, held by v alone. */
 static uint32_t evictable(const duet_kv_pool *p, const duet_kv_seq *v)
 {
-	uint32_t k = 0;
-	while (k < v->n_pages && v->n_pages - k > v->min_pages &&
-	       p->ref[v->pages[v->n_pages - 1 - k]] == 1)
-		k++;
+	uint32_t k = 0, n = v->streams;
+	while (k < v->n_pages && v->n_pages - k > v->min_pages) {
+		for (uint32_t i = 1; i <= n; i++)
+			if (p->ref[v->pages[v->n_pages - k - i]] != 1)
+				return k;
+		k += n;
+	}
 	return k;
 }
 
@@ -212,7 +222,7 @@ static void evict(duet_kv_pool *p, duet_kv_seq *v, uint32_t k)
 {
 	const kv_model *km = &p->models[v->model];
 	uint32_t first = v->n_pages - k;
-	uint64_t pos0 = (uint64_t)first * km->tpp;
+	uint64_t pos0 = (uint64_t)(first / v->streams) * km->tpp;
 	uint64_t tokens = v->n_tokens > pos0 ? v->n_tokens - pos0 : 0;
 	uint64_t bytes = (uint64_t)k * p->page_bytes;
 	double swap_s = 2.0 * (double)bytes / (p->swap_gbps * 1e9);
@@ -323,21 +333,25 @@ duet_status duet_kv_seq_open(duet_kv_pool *p, uint32_t model, duet_kv_prio prio,
 	if (model >= p->n_models || prio > DUET_KV_INTERACTIVE)
 		return DUET_ERR(DUET_E_INVAL, "KV sequence of model %u, priority %d",
 				model, (int)prio);
-	uint32_t tpp = p->models[model].tpp;
-	uint32_t min_pages = (uint32_t)(((uint64_t)min_tokens + tpp - 1) / tpp);
+	uint32_t tpp = p->models[model].tpp, streams = p->models[model].streams;
+	uint64_t min_pages = ((uint64_t)min_tokens + tpp - 1) / tpp * streams;
+	if (min_pages > p->n_pages)
+		min_pages = (uint64_t)p->n_pages + 1; /* refused below */
 	duet_kv_seq *s = calloc(1, sizeof *s);
 	if (!s)
 		return DUET_ERR(DUET_E_NOMEM, "out of memory");
 	s->pool = p;
 	s->model = model;
 	s->prio = prio;
-	s->min_pages = min_pages;
+	s->streams = streams;
+	s->min_pages = (uint32_t)min_pages;
 	pthread_mutex_lock(&p->mu);
 	duet_status st = DUET_OK;
 	if (p->min_total + min_pages > p->n_pages) {
 		p->st.refused++;
-		st = DUET_ERR(DUET_E_NOMEM, "a guarantee of %u KV pages does not fit "
-			      "beside %llu guaranteed in a pool of %u", min_pages,
+		st = DUET_ERR(DUET_E_NOMEM, "a guarantee of %llu KV pages does not fit "
+			      "beside %llu guaranteed in a pool of %u",
+			      (unsigned long long)min_pages,
 			      (unsigned long long)p->min_total, p->n_pages);
 	} else {
 		p->min_total += min_pages;
@@ -390,7 +404,7 @@ duet_status duet_kv_seq_share(duet_kv_seq *s, duet_kv_seq *src, uint32_t n_token
 	uint32_t tpp = p->models[s->model].tpp;
 	if (n_tokens > src->n_tokens)
 		n_tokens = src->n_tokens;
-	uint32_t n = (n_tokens + tpp - 1) / tpp;
+	uint32_t n = (n_tokens + tpp - 1) / tpp * s->streams;
 	if (s->n_pages || s->n_swapped || s->n_tokens)
 		st = DUET_ERR(DUET_E_INVAL, "sharing into a KV sequence that is "
 			      "not empty");
@@ -477,7 +491,7 @@ duet_status duet_kv_seq_begin(duet_kv_seq *s, uint32_t pos0, uint32_t n,
 	s->pins = 1; /* not a victim while this request makes room */
 	if (s->n_swapped)
 		st = swap_in(p, s);
-	uint32_t want = (pos0 + n + tpp - 1) / tpp;
+	uint32_t want = (pos0 + n + tpp - 1) / tpp * s->streams;
 	if (st == DUET_OK && want > s->n_pages) {
 		st = make_room(p, s, want - s->n_pages, want - s->n_pages);
 		if (st == DUET_OK && !reserve_table(s, want))
@@ -486,7 +500,7 @@ duet_status duet_kv_seq_begin(duet_kv_seq *s, uint32_t pos0, uint32_t n,
 			push_page(p, s);
 	}
 	if (st == DUET_OK && n)
-		st = unshare(p, s, pos0 / tpp, want);
+		st = unshare(p, s, pos0 / tpp * s->streams, want);
 	if (st != DUET_OK)
 		s->pins = 0;
 	else
@@ -502,7 +516,7 @@ void duet_kv_seq_end(duet_kv_seq *s, uint32_t n_valid)
 {
 	duet_kv_pool *p = s->pool;
 	pthread_mutex_lock(&p->mu);
-	uint32_t cap = s->n_pages * p->models[s->model].tpp;
+	uint32_t cap = s->n_pages / s->streams * p->models[s->model].tpp;
 	s->n_tokens = n_valid < cap ? n_valid : cap;
 	s->pins = 0;
 	s->last_use = ++p->tick;
@@ -516,7 +530,7 @@ void duet_kv_seq_truncate(duet_kv_seq *s, uint32_t n_tokens)
 	uint32_t tpp = p->models[s->model].tpp;
 	if (n_tokens < s->n_tokens)
 		s->n_tokens = n_tokens;
-	uint32_t keep = (s->n_tokens + tpp - 1) / tpp;
+	uint32_t keep = (s->n_tokens + tpp - 1) / tpp * s->streams;
 	if (keep < s->n_pages + s->n_swapped && s->n_swapped) {
 		/* swapped pages past the kept ones are dropped with their copy */
 		uint32_t past = keep > s->n_pages ? keep - s->n_pages : 0;
@@ -551,12 +565,10 @@ void duet_kv_seq_set_prio(duet_kv_seq *s, duet_kv_prio prio)
 void *duet_kv_seq_row(const duet_kv_seq *s, int which, uint32_t il, uint32_t pos)
 {
 	const kv_model *km = &s->pool->models[s->model];
-	uint32_t page = pos / km->tpp, in = pos % km->tpp;
+	uint64_t page = (uint64_t)(pos / km->tpp) * s->streams + il * 2 + (which ? 1 : 0);
 	if (page >= s->n_pages || !s->ptrs[page])
 		return NULL;
-	uint64_t row = ((uint64_t)(il * 2 + (which ? 1 : 0)) * km->tpp + in) *
-		       km->m.n_embd_kv;
-	return s->ptrs[page] + row * km->m.elt_bytes;
+	return s->ptrs[page] + (uint64_t)(pos % km->tpp) * km->row_bytes;
 }
 
 void duet_kv_pool_stats(duet_kv_pool *p, duet_kv_stats *out)
@@ -572,11 +584,11 @@ void duet_kv_pool_stats(duet_kv_pool *p, duet_kv_stats *out)
 	memset(p->fill, 0, p->n_pages * sizeof *p->fill);
 	for (const duet_kv_seq *s = p->seqs; s; s = s->next) {
 		uint32_t tpp = p->models[s->model].tpp;
-		uint64_t tb = p->models[s->model].token_bytes;
+		uint64_t rb = p->models[s->model].row_bytes;
 		for (uint32_t i = 0; i < s->n_pages; i++) {
-			uint64_t lo = (uint64_t)i * tpp;
+			uint64_t lo = (uint64_t)(i / s->streams) * tpp;
 			uint64_t n = s->n_tokens > lo ? s->n_tokens - lo : 0;
-			uint64_t bytes = (n < tpp ? n : tpp) * tb;
+			uint64_t bytes = (n < tpp ? n : tpp) * rb;
 			if (bytes > p->fill[s->pages[i]])
 				p->fill[s->pages[i]] = (uint32_t)bytes;
 		}

@@ -1,9 +1,11 @@
 /* The KV-cache arbiter (DESIGN.md, "KV cache arbiter"): one pool of
  * fixed-size pages that every model and every sequence draws from.
  *
- * A page holds `tokens_per_page` positions of one model, all its layers:
- * [layer][K, V][token in page][n_embd_kv] elements. A sequence (one model's
- * cache for one session) holds a page table: position p lives in page
+ * A page holds `tokens_per_page` rows of one layer's K or V of one model
+ * ([token in page][n_embd_kv] elements; a row of n_embd_kv f16 is a power
+ * of two bytes in most models, so pages fit rows exactly). A sequence (one
+ * model's cache for one session) holds blocks of 2 x n_layer pages, one
+ * block per tokens_per_page positions: position p lives in block
  * p / tokens_per_page. Pages are granted as a sequence grows (begin),
  * returned on truncate and close, and shared between sequences with
  * reference counts (prefix sharing), copied when a shared page is written.
@@ -30,7 +32,7 @@
 typedef struct duet_kv_pool duet_kv_pool;
 typedef struct duet_kv_seq duet_kv_seq;
 
-#define DUET_KV_PAGE_DEFAULT (256u << 10)
+#define DUET_KV_PAGE_DEFAULT (16u << 10)
 
 typedef struct duet_kv_pool_opts {
 	uint64_t pool_bytes;  /* required */
@@ -55,9 +57,9 @@ duet_status duet_kv_pool_create(const duet_kv_pool_opts *o, duet_kv_pool **out);
 void duet_kv_pool_destroy(duet_kv_pool *p);
 
 /* Registers a model and returns its id in *id (before sequences of any
- * model are used from other threads). DUET_E_INVAL when one
- * position of it does not fit a page (the message gives the least page
- * size), DUET_E_RANGE past 16 models. */
+ * model are used from other threads). DUET_E_INVAL when one row of it
+ * does not fit a page (the message gives the least page size),
+ * DUET_E_RANGE past 16 models. */
 duet_status duet_kv_pool_add_model(duet_kv_pool *p, const duet_kv_model *m,
 				   uint32_t *id);
 

@@ -7,7 +7,8 @@
 
 int main(void)
 {
-	duet_kv_pool_opts o = { .pool_bytes = 40 * 4096, .page_bytes = 4096,
+	/* 40 blocks of 4 pages of 8 positions */
+	duet_kv_pool_opts o = { .pool_bytes = 160 * 1024, .page_bytes = 1024,
 				.swap_gbps = 0.0015 };
 	duet_kv_model km = { .n_layer = 2, .n_embd_kv = 64, .elt_bytes = 2 };
 	duet_kv_pool *p;

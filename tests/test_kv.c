@@ -18,14 +18,17 @@
 #include "kv_stress.h"
 #include "models.h"
 
-/* 2 layers x 64 values x K,V x f16 = 512 bytes a position: 8 per page */
+/* rows of 64 f16 (128 bytes): 8 positions a page; 2 layers x K, V: blocks
+ * of 4 pages */
 static const duet_kv_model small = { .n_layer = 2, .n_embd_kv = 64, .elt_bytes = 2 };
-#define PAGE 4096u
+#define PAGE 1024u
 #define TPP 8u
+#define BLK 4u
 
-static duet_kv_pool *pool_of(uint32_t pages, double swap_gbps, uint32_t *model)
+/* A pool of `blocks` blocks of the small model. */
+static duet_kv_pool *pool_of(uint32_t blocks, double swap_gbps, uint32_t *model)
 {
-	duet_kv_pool_opts o = { .pool_bytes = (uint64_t)pages * PAGE, .page_bytes = PAGE,
+	duet_kv_pool_opts o = { .pool_bytes = (uint64_t)blocks * BLK * PAGE, .page_bytes = PAGE,
 				.swap_gbps = swap_gbps };
 	duet_kv_pool *p;
 	cr_assert_eq(duet_kv_pool_create(&o, &p), DUET_OK, "%s", duet_last_error());
@@ -96,16 +99,16 @@ Test(kv, pages_are_granted_truncated_and_returned)
 	cr_assert_eq(step(s, 1, 0, 5), DUET_OK);
 	duet_kv_stats st;
 	duet_kv_pool_stats(p, &st);
-	cr_assert_eq(st.pages_used, 1);
+	cr_assert_eq(st.pages_used, 1 * BLK);
 	cr_assert_eq(step(s, 1, 5, 20), DUET_OK); /* 25 positions: 4 pages */
 	duet_kv_pool_stats(p, &st);
-	cr_assert_eq(st.pages_used, 4);
+	cr_assert_eq(st.pages_used, 4 * BLK);
 	cr_assert_float_eq(st.waste_pct, 100.0 * (32 - 25) / 32, 1e-9);
 	check_rows(s, 1, 0, 25);
 	duet_kv_seq_truncate(s, 9); /* speculative rollback */
 	cr_assert_eq(duet_kv_seq_tokens(s), 9);
 	duet_kv_pool_stats(p, &st);
-	cr_assert_eq(st.pages_used, 2);
+	cr_assert_eq(st.pages_used, 2 * BLK);
 	check_rows(s, 1, 0, 9);
 	cr_assert_eq(step(s, 2, 9, 3), DUET_OK);
 	check_rows(s, 1, 0, 9);
@@ -137,7 +140,7 @@ Test(kv, bad_shapes_and_sizes_are_errors)
 	uint32_t id;
 	duet_kv_model big = { .n_layer = 32, .n_embd_kv = 1024, .elt_bytes = 2 };
 	cr_assert_eq(duet_kv_pool_add_model(p, &big, &id), DUET_E_INVAL);
-	cr_assert(strstr(duet_last_error(), "at least 131072"), "%s", duet_last_error());
+	cr_assert(strstr(duet_last_error(), "at least 2048"), "%s", duet_last_error());
 	duet_kv_seq *s;
 	cr_assert_eq(duet_kv_seq_open(p, 0, DUET_KV_NORMAL, 0, &s), DUET_E_INVAL,
 		     "no such model");
@@ -157,15 +160,15 @@ Test(kv, shared_prefix_is_copied_on_write)
 	cr_assert_eq(duet_kv_seq_share(b, sys, 20), DUET_OK);
 	duet_kv_stats st;
 	duet_kv_pool_stats(p, &st);
-	cr_assert_eq(st.pages_used, 3);
-	cr_assert_eq(st.pages_shared, 3);
+	cr_assert_eq(st.pages_used, 3 * BLK);
+	cr_assert_eq(st.pages_shared, 3 * BLK);
 	check_rows(a, 1, 0, 20);
 	/* a and b go on in the shared third page: each gets its own copy */
 	cr_assert_eq(step(a, 2, 20, 6), DUET_OK);
 	cr_assert_eq(step(b, 3, 20, 2), DUET_OK);
 	duet_kv_pool_stats(p, &st);
-	cr_assert_eq(st.cow_copies, 2);
-	cr_assert_eq(st.pages_used, 3 + 1 + 1 + 1, "a: 1 copy + 1 new; b: 1 copy");
+	cr_assert_eq(st.cow_copies, 2 * BLK);
+	cr_assert_eq(st.pages_used, (3 + 1 + 1 + 1) * BLK, "a: 1 copy + 1 new; b: 1 copy");
 	check_rows(sys, 1, 0, 20);
 	check_rows(a, 1, 0, 20);
 	check_rows(a, 2, 20, 26);
@@ -195,7 +198,7 @@ Test(kv, preemption_by_swap_restores_the_same_bytes)
 	duet_kv_stats st;
 	duet_kv_pool_stats(p, &st);
 	cr_assert_eq(st.preemptions, 1);
-	cr_assert_eq(st.swaps, 5, "bg keeps its guaranteed page, swaps 5");
+	cr_assert_eq(st.swaps, 5 * BLK, "bg keeps its guaranteed block, swaps 5");
 	cr_assert_eq(st.recomputes, 0);
 	cr_assert_eq(duet_kv_seq_tokens(bg), 48, "swapped positions stay valid");
 	check_rows(bg, 1, 0, 8);
@@ -203,7 +206,7 @@ Test(kv, preemption_by_swap_restores_the_same_bytes)
 	duet_kv_seq_truncate(fg, 0);
 	cr_assert_eq(step(bg, 1, 48, 1), DUET_OK);
 	duet_kv_pool_stats(p, &st);
-	cr_assert_eq(st.swap_ins, 5);
+	cr_assert_eq(st.swap_ins, 5 * BLK);
 	check_rows(bg, 1, 0, 49);
 	check_conserved(p);
 	duet_kv_seq_close(bg);
@@ -252,7 +255,7 @@ Test(kv, exhaustion_is_an_error_and_leaves_others_intact)
 		     "guarantees past the pool");
 	cr_assert_eq(step(a, 1, 0, 48), DUET_OK); /* 6 pages, 2 left for b's guarantee */
 	cr_assert_eq(step(a, 1, 48, 1), DUET_E_NOMEM, "b's guarantee is never a's");
-	cr_assert(strstr(duet_last_error(), "guaranteed 2"), "%s", duet_last_error());
+	cr_assert(strstr(duet_last_error(), "guaranteed 8"), "%s", duet_last_error());
 	cr_assert_eq(step(b, 2, 0, 16), DUET_OK);
 	cr_assert_eq(step(b, 2, 16, 1), DUET_E_AGAIN);
 	cr_assert(strstr(duet_last_error(), "equal or higher priority"), "%s",
@@ -320,11 +323,12 @@ Test(kv, cpu_paged_attention_equals_contiguous, .timeout = 60)
 	duet_kv_model km = { .n_layer = md.hp.n_layer, .n_embd_kv = md.hp.n_embd_kv,
 			     .elt_bytes = 2 };
 	duet_kv_pool_opts po = { .pool_bytes = 64ull << 10 << 4,
-				 .page_bytes = (uint32_t)(3 * md.hp.n_layer * 2 * md.hp.n_embd_kv * 2) };
+				 .page_bytes = (uint32_t)(3 * md.hp.n_embd_kv * 2) };
 	duet_kv_pool *p;
 	cr_assert_eq(duet_kv_pool_create(&po, &p), DUET_OK, "%s", duet_last_error());
 	uint32_t mid;
 	cr_assert_eq(duet_kv_pool_add_model(p, &km, &mid), DUET_OK);
+	cr_assert_eq(duet_kv_pool_tokens_per_page(p, mid), 3);
 	duet_kv_seq *seq, *other;
 	cr_assert_eq(duet_kv_seq_open(p, mid, DUET_KV_NORMAL, 0, &seq), DUET_OK);
 	cr_assert_eq(duet_kv_seq_open(p, mid, DUET_KV_NORMAL, 0, &other), DUET_OK);
