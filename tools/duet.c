@@ -17,6 +17,7 @@ static const struct command {
 	{ "tokenize", cmd_tokenize, "text to token ids with the model's tokenizer" },
 	{ "inspect", cmd_inspect, "show a GGUF file's metadata and tensors" },
 	{ "mkmodel", cmd_mkmodel, "write a deterministic synthetic model" },
+	{ "kv-sim", cmd_kvsim, "replay a workload through the KV-cache arbiter" },
 };
 
 static void usage(FILE *f)
