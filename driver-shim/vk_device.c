@@ -175,6 +175,11 @@ static duet_status create_logical(duet_vk_device *d)
 			  "vkCreateCommandPool");
 	if (s != DUET_OK || !d->caps.timeline)
 		return s;
+	return duet_vk_timeline_create(d, &d->timeline);
+}
+
+duet_status duet_vk_timeline_create(duet_vk_device *d, VkSemaphore *out)
+{
 	VkSemaphoreTypeCreateInfo ti = {
 		.sType = VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO,
 		.semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE,
@@ -183,8 +188,7 @@ static duet_status create_logical(duet_vk_device *d)
 		.sType = VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO,
 		.pNext = &ti,
 	};
-	return DUET_VK_CHECK(d->f.vkCreateSemaphore(d->handle, &si, NULL,
-						     &d->timeline),
+	return DUET_VK_CHECK(d->f.vkCreateSemaphore(d->handle, &si, NULL, out),
 			     "vkCreateSemaphore");
 }
 

@@ -122,6 +122,9 @@ duet_status duet_vk_check(VkResult r, const char *file, int line,
 /* Fills caps (and the private fields of p) for physical device p->handle. */
 void duet_vk_probe(const duet_vk *vk, duet_vk_phys *p);
 
+/* Creates a timeline semaphore at 0 on d (the caller destroys it). */
+duet_status duet_vk_timeline_create(duet_vk_device *d, VkSemaphore *out);
+
 /* Applies the quirk table to caps (sets quirks; may change the variant). */
 void duet_vk_apply_quirks(duet_vk_caps *caps);
 

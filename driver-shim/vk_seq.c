@@ -435,19 +435,8 @@ duet_status duet_vk_seq_gate(duet_vk_seq *s, uint32_t *gate)
 		return DUET_ERR(DUET_E_UNSUPPORTED, "gated sequences need timeline "
 				"semaphores, which %s lacks", d->caps.name);
 	duet_status st = DUET_OK;
-	if (!s->arrivals) {
-		VkSemaphoreTypeCreateInfo ti = {
-			.sType = VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO,
-			.semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE,
-		};
-		VkSemaphoreCreateInfo si = {
-			.sType = VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO,
-			.pNext = &ti,
-		};
-		st = DUET_VK_CHECK(d->f.vkCreateSemaphore(d->handle, &si, NULL,
-							  &s->arrivals),
-				   "vkCreateSemaphore");
-	}
+	if (!s->arrivals)
+		st = duet_vk_timeline_create(d, &s->arrivals);
 	if (st == DUET_OK && s->n_segs == s->n_cbs)
 		st = add_cb(s);
 	if (st == DUET_OK)
