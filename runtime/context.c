@@ -32,6 +32,9 @@ struct duet_context {
 	float *logits;
 	uint64_t logits_cap;        /* floats */
 	bool streams;               /* holds a model streamed under a budget */
+	duet_kv_seq *seq;           /* pages from a shared pool (kv.paged) */
+	int32_t *hist;              /* [n_ctx] tokens evaluated, to recompute */
+	uint64_t recomputed;        /* positions recomputed after preemption */
 };
 
 const char *duet_backend_name(duet_backend b)
@@ -105,11 +108,33 @@ static duet_status open_vulkan(duet_context *c, duet_device *dev,
 	return s;
 }
 
-static duet_status open_cpu(duet_context *c, uint32_t n_threads)
+/* The context's cache in a shared pool: a sequence of the model's shape
+ * (f16 rows, as the contiguous cache) read through its page table. */
+static duet_status open_pooled(duet_context *c, const duet_context_options *o)
+{
+	const duet_model_desc *d = &c->model->desc;
+	/* prefill speed of the swap-or-recompute choice: about 10 GFLOP/s */
+	duet_kv_model km = { .n_layer = d->hp.n_layer, .n_embd_kv = d->hp.n_embd_kv,
+			     .elt_bytes = 2,
+			     .recompute_tps = 5e9 / (double)(d->n_params ? d->n_params : 1) };
+	uint32_t id;
+	duet_status s = duet_kv_pool_add_model(o->kv_pool, &km, &id);
+	if (s == DUET_OK)
+		s = duet_kv_seq_open(o->kv_pool, id, o->priority, o->kv_min_tokens, &c->seq);
+	if (s == DUET_OK && !(c->hist = malloc((uint64_t)c->n_ctx * sizeof *c->hist)))
+		s = DUET_ERR(DUET_E_NOMEM, "out of memory");
+	c->kv = (duet_kv_cache){ .n_layer = d->hp.n_layer, .n_ctx = c->n_ctx,
+				 .n_embd_kv = d->hp.n_embd_kv };
+	return s;
+}
+
+static duet_status open_cpu(duet_context *c, const duet_context_options *o)
 {
 	const duet_hparams *hp = &c->model->desc.hp;
-	duet_status s = duet_cpu_create(n_threads, &c->cpu);
-	if (s == DUET_OK)
+	duet_status s = duet_cpu_create(o->n_threads, &c->cpu);
+	if (s == DUET_OK && o->kv_pool)
+		s = open_pooled(c, o);
+	else if (s == DUET_OK)
 		s = duet_kv_cache_init(&c->kv, hp->n_layer, c->n_ctx, hp->n_embd_kv);
 	return s;
 }
@@ -129,6 +154,13 @@ duet_status duet_context_create(duet_model *m, const duet_context_options *opts,
 				"budget serves one context at a time");
 	if (o.backend > DUET_BACKEND_VULKAN)
 		return DUET_ERR(DUET_E_INVAL, "unknown backend %d", (int)o.backend);
+	if (o.priority > DUET_PRIORITY_INTERACTIVE)
+		return DUET_ERR(DUET_E_INVAL, "unknown priority %d", (int)o.priority);
+	if (o.kv_pool && o.backend == DUET_BACKEND_VULKAN)
+		return DUET_ERR(DUET_E_UNSUPPORTED, "a KV pool serves CPU contexts "
+				"only so far (the Vulkan cache is not paged yet)");
+	if (o.kv_pool)
+		o.backend = DUET_BACKEND_CPU;
 	const duet_hparams *hp = &m->desc.hp;
 	if (o.n_ctx == 0)
 		o.n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
@@ -154,7 +186,7 @@ duet_status duet_context_create(duet_model *m, const duet_context_options *opts,
 		/* auto: the CPU is always there */
 		s = streams ? replan(m, 0) : DUET_OK;
 		if (s == DUET_OK)
-			s = open_cpu(c, o.n_threads);
+			s = open_cpu(c, &o);
 		c->backend = DUET_BACKEND_CPU;
 	}
 	if (s == DUET_OK && o.progress) {
@@ -190,7 +222,11 @@ void duet_context_destroy(duet_context *c)
 		duet_device_release_weights(c->dev, c->weights);
 	if (c->owns_dev)
 		duet_device_close(c->dev);
-	duet_kv_cache_finish(&c->kv);
+	if (c->seq)
+		duet_kv_seq_close(c->seq);
+	else
+		duet_kv_cache_finish(&c->kv);
+	free(c->hist);
 	duet_cpu_destroy(c->cpu);
 	free(c->logits);
 	free(c);
@@ -229,6 +265,58 @@ static duet_status check_tokens(const duet_context *c, const int32_t *tokens,
 	return DUET_OK;
 }
 
+/* Recomputes positions [from, to) from the tokens kept for them, after
+ * the pool dropped them. */
+static duet_status recompute(duet_context *c, uint32_t from, uint32_t to)
+{
+	duet_status s = DUET_OK;
+	while (s == DUET_OK && from < to) {
+		uint32_t m = to - from < c->n_batch ? to - from : c->n_batch, valid;
+		duet_graph *g;
+		duet_step st = { .tokens = c->hist + from, .n_tokens = m, .pos0 = from };
+		const float *out;
+		s = get_graph(c, m == 1 ? BUCKET_ONE : BUCKET_BATCH, DUET_LOGITS_LAST, &g);
+		if (s == DUET_OK)
+			s = duet_kv_seq_begin(c->seq, from, m, &valid);
+		if (s == DUET_OK && valid < from) {
+			from = valid; /* dropped again meanwhile */
+			continue;
+		}
+		if (s != DUET_OK)
+			break;
+		duet_kv_seq_view(c->seq, &c->kv.paged);
+		s = duet_cpu_run(c->cpu, g, &c->kv, &st, &out);
+		duet_kv_seq_end(c->seq, s == DUET_OK ? from + m : from);
+		if (s == DUET_OK) {
+			c->recomputed += m;
+			from += m;
+		}
+	}
+	return s;
+}
+
+/* A CPU step on pages of the pool: swaps back or recomputes what the
+ * arbiter took, then runs with the sequence pinned. */
+static duet_status run_pooled(duet_context *c, duet_graph *g, const duet_step *st,
+			      const float **logits)
+{
+	uint32_t valid;
+	duet_status s = duet_kv_seq_begin(c->seq, st->pos0, st->n_tokens, &valid);
+	while (s == DUET_OK && valid < st->pos0) {
+		s = recompute(c, valid, st->pos0);
+		if (s == DUET_OK)
+			s = duet_kv_seq_begin(c->seq, st->pos0, st->n_tokens, &valid);
+	}
+	if (s != DUET_OK)
+		return s;
+	duet_kv_seq_view(c->seq, &c->kv.paged);
+	s = duet_cpu_run(c->cpu, g, &c->kv, st, logits);
+	if (s == DUET_OK)
+		memcpy(c->hist + st->pos0, st->tokens, st->n_tokens * sizeof *st->tokens);
+	duet_kv_seq_end(c->seq, s == DUET_OK ? st->pos0 + st->n_tokens : st->pos0);
+	return s;
+}
+
 /* One graph run on the context's executor. */
 static duet_status run(duet_context *c, duet_graph *g, const duet_step *st,
 		       const float **logits, const int32_t **ids)
@@ -236,6 +324,8 @@ static duet_status run(duet_context *c, duet_graph *g, const duet_step *st,
 	if (c->vx)
 		return duet_vk_exec_run(c->vx, g, st, logits, ids);
 	*ids = NULL;
+	if (c->seq)
+		return run_pooled(c, g, st, logits);
 	return duet_cpu_run(c->cpu, g, &c->kv, st, logits);
 }
 
@@ -257,7 +347,16 @@ static duet_status eval(duet_context *c, const int32_t *tokens, uint32_t n,
 		c->logits_cap = need;
 	}
 	duet_logits_mode mode = all_logits ? DUET_LOGITS_ALL : DUET_LOGITS_LAST;
-	uint32_t start_past = c->n_past;
+	uint32_t start_past = c->n_past, valid;
+	if (c->seq) {
+		/* the pages of every batch at once: a prompt the pool cannot
+		 * hold fails before any of it runs */
+		s = duet_kv_seq_begin(c->seq, c->n_past, n, &valid);
+		if (s != DUET_OK)
+			return s;
+		if (valid >= c->n_past)
+			duet_kv_seq_end(c->seq, c->n_past);
+	}
 	for (uint32_t i = 0; i < n;) {
 		uint32_t m = n - i < c->n_batch ? n - i : c->n_batch;
 		duet_graph *g;
@@ -314,6 +413,8 @@ void duet_context_truncate(duet_context *c, uint32_t n_past)
 {
 	if (n_past < c->n_past)
 		c->n_past = n_past;
+	if (c->seq)
+		duet_kv_seq_truncate(c->seq, c->n_past);
 }
 
 uint32_t duet_context_n_past(const duet_context *c)

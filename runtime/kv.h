@@ -2,7 +2,8 @@
  * n_embd_kv (llama.cpp's default cache type, so attention rounds as it
  * does), either one contiguous region per context, [n_layer][n_ctx] rows
  * for K and the same for V, or the pages a sequence of the shared pool
- * holds (kv_pool.h: `paged`, between duet_kv_seq_begin and _end).
+ * holds (kv_pool.h: `paged`, set by duet_kv_seq_view after each
+ * duet_kv_seq_begin).
  * Executors only use duet_kv_row(). Not thread-safe. */
 #ifndef DUET_RUNTIME_KV_H
 #define DUET_RUNTIME_KV_H
@@ -18,7 +19,7 @@ typedef struct duet_kv_cache {
 	uint32_t n_embd_kv; /* values per position (KV heads x head size) */
 	uint16_t *k;        /* [n_layer][n_ctx][n_embd_kv] f16 */
 	uint16_t *v;        /* [n_layer][n_ctx][n_embd_kv] f16 */
-	const duet_kv_seq *paged; /* rows from this sequence's pages instead */
+	duet_kv_view paged; /* pages.pages: rows from a pool sequence instead */
 } duet_kv_cache;
 
 /* Allocates a cache for n_ctx positions. DUET_E_NOMEM (with the size) or
@@ -33,8 +34,12 @@ void duet_kv_cache_finish(duet_kv_cache *kv);
 static inline uint16_t *duet_kv_row(const duet_kv_cache *kv, int which,
 				    uint32_t il, uint32_t pos)
 {
-	if (kv->paged)
-		return (uint16_t *)duet_kv_seq_row(kv->paged, which, il, pos);
+	if (kv->paged.pages) {
+		const duet_kv_view *v = &kv->paged;
+		uint8_t *page = v->pages[(uint64_t)(pos / v->tpp) * v->streams + il * 2 +
+					 (uint32_t)(which != 0)];
+		return (uint16_t *)(page + (uint64_t)(pos % v->tpp) * v->row_bytes);
+	}
 	uint16_t *base = which ? kv->v : kv->k;
 	return base + ((uint64_t)il * kv->n_ctx + pos) * kv->n_embd_kv;
 }

@@ -23,6 +23,7 @@ struct duet_kv_seq {
 	uint32_t model;
 	duet_kv_prio prio;
 	uint32_t streams;    /* pages per block (of its model) */
+	uint32_t tpp, row_bytes; /* of its model */
 	uint32_t min_pages;  /* guaranteed, whole blocks */
 	/* blocks of tpp positions, resident ones first: block b's page of
 	 * layer il, K (0) or V (1) is pages[b * streams + 2 il + which] */
@@ -121,6 +122,15 @@ duet_status duet_kv_pool_add_model(duet_kv_pool *p, const duet_kv_model *m,
 				p->page_bytes, (unsigned long long)rb);
 	pthread_mutex_lock(&p->mu);
 	duet_status s = DUET_OK;
+	for (uint32_t i = 0; i < p->n_models; i++) {
+		const duet_kv_model *o = &p->models[i].m;
+		if (o->n_layer == m->n_layer && o->n_embd_kv == m->n_embd_kv &&
+		    o->elt_bytes == m->elt_bytes) {
+			*id = i;
+			pthread_mutex_unlock(&p->mu);
+			return DUET_OK;
+		}
+	}
 	if (p->n_models == MAX_MODELS) {
 		s = DUET_ERR(DUET_E_RANGE, "a KV pool serves at most %d models",
 			     MAX_MODELS);
@@ -139,14 +149,20 @@ duet_status duet_kv_pool_add_model(duet_kv_pool *p, const duet_kv_model *m,
 	return s;
 }
 
-uint32_t duet_kv_pool_tokens_per_page(const duet_kv_pool *p, uint32_t id)
+uint32_t duet_kv_pool_tokens_per_page(duet_kv_pool *p, uint32_t id)
 {
-	return id < p->n_models ? p->models[id].tpp : 0;
+	pthread_mutex_lock(&p->mu);
+	uint32_t n = id < p->n_models ? p->models[id].tpp : 0;
+	pthread_mutex_unlock(&p->mu);
+	return n;
 }
 
-uint64_t duet_kv_pool_token_bytes(const duet_kv_pool *p, uint32_t id)
+uint64_t duet_kv_pool_token_bytes(duet_kv_pool *p, uint32_t id)
 {
-	return id < p->n_models ? p->models[id].token_bytes : 0;
+	pthread_mutex_lock(&p->mu);
+	uint64_t n = id < p->n_models ? p->models[id].token_bytes : 0;
+	pthread_mutex_unlock(&p->mu);
+	return n;
 }
 
 /* ---- pages (under the lock) ------------------------------------------------- */
@@ -330,30 +346,33 @@ duet_status duet_kv_seq_open(duet_kv_pool *p, uint32_t model, duet_kv_prio prio,
 			     uint32_t min_tokens, duet_kv_seq **out)
 {
 	*out = NULL;
-	if (model >= p->n_models || prio > DUET_KV_INTERACTIVE)
-		return DUET_ERR(DUET_E_INVAL, "KV sequence of model %u, priority %d",
-				model, (int)prio);
-	uint32_t tpp = p->models[model].tpp, streams = p->models[model].streams;
-	uint64_t min_pages = ((uint64_t)min_tokens + tpp - 1) / tpp * streams;
-	if (min_pages > p->n_pages)
-		min_pages = (uint64_t)p->n_pages + 1; /* refused below */
 	duet_kv_seq *s = calloc(1, sizeof *s);
 	if (!s)
 		return DUET_ERR(DUET_E_NOMEM, "out of memory");
-	s->pool = p;
-	s->model = model;
-	s->prio = prio;
-	s->streams = streams;
-	s->min_pages = (uint32_t)min_pages;
 	pthread_mutex_lock(&p->mu);
 	duet_status st = DUET_OK;
-	if (p->min_total + min_pages > p->n_pages) {
+	uint64_t min_pages = 0;
+	if (model >= p->n_models || prio > DUET_KV_INTERACTIVE) {
+		st = DUET_ERR(DUET_E_INVAL, "KV sequence of model %u, priority %d",
+			      model, (int)prio);
+	} else {
+		const kv_model *km = &p->models[model];
+		min_pages = ((uint64_t)min_tokens + km->tpp - 1) / km->tpp * km->streams;
+		s->pool = p;
+		s->model = model;
+		s->prio = prio;
+		s->streams = km->streams;
+		s->tpp = km->tpp;
+		s->row_bytes = km->row_bytes;
+		s->min_pages = min_pages > p->n_pages ? p->n_pages : (uint32_t)min_pages;
+	}
+	if (st == DUET_OK && p->min_total + min_pages > p->n_pages) {
 		p->st.refused++;
 		st = DUET_ERR(DUET_E_NOMEM, "a guarantee of %llu KV pages does not fit "
 			      "beside %llu guaranteed in a pool of %u",
 			      (unsigned long long)min_pages,
 			      (unsigned long long)p->min_total, p->n_pages);
-	} else {
+	} else if (st == DUET_OK) {
 		p->min_total += min_pages;
 		s->next = p->seqs;
 		if (p->seqs)
@@ -564,11 +583,15 @@ void duet_kv_seq_set_prio(duet_kv_seq *s, duet_kv_prio prio)
 
 void *duet_kv_seq_row(const duet_kv_seq *s, int which, uint32_t il, uint32_t pos)
 {
-	const kv_model *km = &s->pool->models[s->model];
-	uint64_t page = (uint64_t)(pos / km->tpp) * s->streams + il * 2 + (which ? 1 : 0);
+	uint64_t page = (uint64_t)(pos / s->tpp) * s->streams + il * 2 + (which ? 1 : 0);
 	if (page >= s->n_pages || !s->ptrs[page])
 		return NULL;
-	return s->ptrs[page] + (uint64_t)(pos % km->tpp) * km->row_bytes;
+	return s->ptrs[page] + (uint64_t)(pos % s->tpp) * s->row_bytes;
+}
+
+void duet_kv_seq_view(const duet_kv_seq *s, duet_kv_view *v)
+{
+	*v = (duet_kv_view){ s->ptrs, s->tpp, s->streams, s->row_bytes };
 }
 
 void duet_kv_pool_stats(duet_kv_pool *p, duet_kv_stats *out)

@@ -29,18 +29,11 @@
 
 #include "duet/duet.h"
 
-typedef struct duet_kv_pool duet_kv_pool;
 typedef struct duet_kv_seq duet_kv_seq;
 
 #define DUET_KV_PAGE_DEFAULT (16u << 10)
 
-typedef struct duet_kv_pool_opts {
-	uint64_t pool_bytes;  /* required */
-	uint32_t page_bytes;  /* 0: DUET_KV_PAGE_DEFAULT */
-	uint64_t swap_bytes;  /* host memory for swapped pages; 0: pool_bytes */
-	double swap_gbps;     /* copy bandwidth of the cost model; 0: 8 */
-	bool virtual_pages;   /* count pages without memory (simulation) */
-} duet_kv_pool_opts;
+typedef duet_kv_pool_options duet_kv_pool_opts;
 
 /* One model's cache shape. */
 typedef struct duet_kv_model {
@@ -49,32 +42,23 @@ typedef struct duet_kv_model {
 	double recompute_tps;  /* its prefill tokens/s (cost model); 0: 1000 */
 } duet_kv_model;
 
-/* Creates a pool of pool_bytes / page_bytes pages (memory zeroed unless
- * virtual). DUET_E_INVAL for a pool of no page, DUET_E_NOMEM. */
-duet_status duet_kv_pool_create(const duet_kv_pool_opts *o, duet_kv_pool **out);
+/* duet_kv_pool_create, _destroy, _stats: see duet.h. */
 
-/* Frees the pool; every sequence must be closed. NULL: no-op. */
-void duet_kv_pool_destroy(duet_kv_pool *p);
-
-/* Registers a model and returns its id in *id (before sequences of any
- * model are used from other threads). DUET_E_INVAL when one row of it
- * does not fit a page (the message gives the least page size),
- * DUET_E_RANGE past 16 models. */
+/* Registers a model's cache shape and returns its id in *id (the id of
+ * an equal shape registered before, if any). DUET_E_INVAL when one row of
+ * it does not fit a page (the message gives the least page size),
+ * DUET_E_RANGE past 16 shapes. */
 duet_status duet_kv_pool_add_model(duet_kv_pool *p, const duet_kv_model *m,
 				   uint32_t *id);
 
 /* Positions of model id per page, and the bytes of one position. */
-uint32_t duet_kv_pool_tokens_per_page(const duet_kv_pool *p, uint32_t id);
-uint64_t duet_kv_pool_token_bytes(const duet_kv_pool *p, uint32_t id);
+uint32_t duet_kv_pool_tokens_per_page(duet_kv_pool *p, uint32_t id);
+uint64_t duet_kv_pool_token_bytes(duet_kv_pool *p, uint32_t id);
 
-/* Writes the pool's figures (see duet_kv_stats in duet.h). */
-void duet_kv_pool_stats(duet_kv_pool *p, duet_kv_stats *st);
-
-typedef enum duet_kv_prio {
-	DUET_KV_BACKGROUND = 0,
-	DUET_KV_NORMAL = 1,
-	DUET_KV_INTERACTIVE = 2,
-} duet_kv_prio;
+typedef duet_priority duet_kv_prio;
+#define DUET_KV_BACKGROUND DUET_PRIORITY_BACKGROUND
+#define DUET_KV_NORMAL DUET_PRIORITY_NORMAL
+#define DUET_KV_INTERACTIVE DUET_PRIORITY_INTERACTIVE
 
 /* Opens an empty sequence of model id with a priority and a guaranteed
  * minimum of min_tokens positions (reserved now, granted as it grows).
@@ -117,6 +101,15 @@ uint32_t duet_kv_seq_tokens(duet_kv_seq *s);
  * elements); valid between begin and end, for positions below pos0 + n
  * of the begin. NULL in a virtual pool. */
 void *duet_kv_seq_row(const duet_kv_seq *s, int which, uint32_t il, uint32_t pos);
+
+/* Where an executor finds s's rows without calling in (duet_kv_row):
+ * valid from a begin until the next begin, truncate or close of s. */
+typedef struct duet_kv_view {
+	uint8_t *const *pages;  /* NULL: not paged */
+	uint32_t tpp, streams, row_bytes;
+} duet_kv_view;
+
+void duet_kv_seq_view(const duet_kv_seq *s, duet_kv_view *v);
 
 /* Sets the priority of s (sessions change class, e.g. to background). */
 void duet_kv_seq_set_prio(duet_kv_seq *s, duet_kv_prio prio);

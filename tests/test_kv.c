@@ -333,7 +333,6 @@ Test(kv, cpu_paged_attention_equals_contiguous, .timeout = 60)
 	cr_assert_eq(duet_kv_seq_open(p, mid, DUET_KV_NORMAL, 0, &seq), DUET_OK);
 	cr_assert_eq(duet_kv_seq_open(p, mid, DUET_KV_NORMAL, 0, &other), DUET_OK);
 	duet_kv_cache paged = flat;
-	paged.paged = seq;
 	int32_t toks[20] = { 1, 5, 9, 77, 3, 250, 42, 8, 100, 12, 13, 14, 200, 201, 7, 6, 5, 4, 3, 2 };
 	float *want = malloc(nv * sizeof *want);
 	uint32_t pos = 0;
@@ -345,6 +344,7 @@ Test(kv, cpu_paged_attention_equals_contiguous, .timeout = 60)
 		memcpy(want, l, nv * sizeof *want);
 		cr_assert_eq(duet_kv_seq_begin(seq, pos, n, &valid), DUET_OK);
 		cr_assert_eq(valid, pos);
+		duet_kv_seq_view(seq, &paged.paged);
 		cr_assert_eq(duet_cpu_run(cpu, gr, &paged, &st, &l), DUET_OK, "%s",
 			     duet_last_error());
 		duet_kv_seq_end(seq, pos + n);
@@ -363,4 +363,183 @@ Test(kv, cpu_paged_attention_equals_contiguous, .timeout = 60)
 	duet_graph_destroy(gr);
 	duet_model_desc_finish(&md);
 	duet_gguf_destroy(g);
+}
+
+/* ---- contexts in a pool ----------------------------------------------------------- */
+
+#include "duet/duet.h"
+
+static char ctx_model[512];
+
+static void make_ctx_model(void)
+{
+	/* 3 layers, 2 KV heads of 32: rows of 128 bytes, 8 a page of 1 KiB,
+	 * blocks of 6 pages */
+	duet_synth_options o = { .arch = "llama", .dim = 128, .layers = 3, .heads = 4,
+				 .kv_heads = 2, .ff = 256, .vocab = 300, .type = "f16",
+				 .seed = 5 };
+	make_model(&o, "kvctx", ctx_model, sizeof ctx_model);
+}
+
+#define N_GEN 30
+
+/* Greedy generation of N_GEN tokens after a 12-token prompt on context c;
+ * after `interrupt` tokens, calls hook (another context's work). */
+static void generate(duet_context *c, int32_t *ids, float *last, int interrupt,
+		     void (*hook)(void *), void *user)
+{
+	int32_t tok[12] = { 1, 17, 42, 99, 5, 230, 7, 64, 128, 3, 77, 250 };
+	uint32_t n = 12;
+	const float *l;
+	for (int i = 0; i < N_GEN; i++) {
+		if (i == interrupt && hook)
+			hook(user);
+		cr_assert_eq(duet_context_eval(c, tok, n, false, &l), DUET_OK, "step %d: %s",
+			     i, duet_last_error());
+		int best = 0;
+		for (int v = 1; v < 300; v++)
+			if (l[v] > l[best])
+				best = v;
+		ids[i] = tok[0] = best;
+		n = 1;
+	}
+	memcpy(last, l, 300 * sizeof *last);
+}
+
+typedef struct intruder {
+	duet_model *m;
+	duet_kv_pool *pool;
+	uint32_t prompt;
+	duet_status want;
+} intruder;
+
+/* An interactive context that needs most of the pool for its prompt. */
+static void intrude(void *user)
+{
+	intruder *in = user;
+	duet_context_options co = { .n_ctx = 256, .n_batch = 16, .kv_pool = in->pool,
+				    .priority = DUET_PRIORITY_INTERACTIVE };
+	duet_context *b;
+	cr_assert_eq(duet_context_create(in->m, &co, &b), DUET_OK, "%s", duet_last_error());
+	int32_t *tok = malloc(in->prompt * sizeof *tok);
+	for (uint32_t i = 0; i < in->prompt; i++)
+		tok[i] = (int32_t)(i * 7 % 300);
+	const float *l;
+	cr_assert_eq(duet_context_eval(b, tok, in->prompt, false, &l), in->want, "%s",
+		     duet_last_error());
+	free(tok);
+	duet_context_destroy(b);
+}
+
+/* A background context preempted by an interactive one (its pages swapped
+ * out, or dropped and recomputed from its tokens) generates exactly what
+ * it generates alone. */
+static void preempted_run(double swap_gbps, bool expect_swap)
+{
+	duet_model *m;
+	cr_assert_eq(duet_model_load(ctx_model, NULL, &m), DUET_OK, "%s", duet_last_error());
+	int32_t want[N_GEN], got[N_GEN];
+	float want_l[300], got_l[300];
+	duet_context_options alone = { .n_ctx = 64, .n_batch = 8, .backend = DUET_BACKEND_CPU };
+	duet_context *a;
+	cr_assert_eq(duet_context_create(m, &alone, &a), DUET_OK);
+	generate(a, want, want_l, -1, NULL, NULL);
+	duet_context_destroy(a);
+
+	/* 12 blocks of 8 positions; the intruder's 88-token prompt needs 11 */
+	duet_kv_pool_options po = { .pool_bytes = 12 * 6 * 1024, .page_bytes = 1024,
+				    .swap_gbps = swap_gbps };
+	duet_kv_pool *pool;
+	cr_assert_eq(duet_kv_pool_create(&po, &pool), DUET_OK, "%s", duet_last_error());
+	duet_context_options co = alone;
+	co.kv_pool = pool;
+	co.priority = DUET_PRIORITY_BACKGROUND;
+	cr_assert_eq(duet_context_create(m, &co, &a), DUET_OK, "%s", duet_last_error());
+	intruder in = { m, pool, 88, DUET_OK };
+	generate(a, got, got_l, 15, intrude, &in);
+	duet_kv_stats st;
+	duet_kv_pool_stats(pool, &st);
+	cr_assert_gt(st.preemptions, 0);
+	if (expect_swap)
+		cr_assert(st.swaps > 0 && st.swap_ins > 0, "swaps %llu in %llu",
+			  (unsigned long long)st.swaps, (unsigned long long)st.swap_ins);
+	else
+		cr_assert(st.recomputes > 0 && st.recompute_tokens > 0);
+	for (int i = 0; i < N_GEN; i++)
+		cr_assert_eq(got[i], want[i], "token %d: %d, alone %d", i, got[i], want[i]);
+	cr_assert(memcmp(got_l, want_l, sizeof got_l) == 0, "the last logits differ");
+	duet_context_destroy(a);
+	duet_kv_pool_stats(pool, &st);
+	cr_assert_eq(st.pages_used, 0);
+	duet_kv_pool_destroy(pool);
+	duet_model_destroy(m);
+}
+
+Test(kv, context_preempted_by_swap_gives_uninterrupted_output, .init = make_ctx_model,
+     .timeout = 60)
+{
+	preempted_run(1000.0, true);
+}
+
+Test(kv, context_preempted_by_recompute_gives_uninterrupted_output,
+     .init = make_ctx_model, .timeout = 60)
+{
+	preempted_run(1e-9, false);
+}
+
+/* A request no pool could hold fails with NOMEM; equal priority gets
+ * AGAIN; the other context goes on as if nothing happened. */
+Test(kv, context_exhaustion_leaves_others_intact, .init = make_ctx_model, .timeout = 60)
+{
+	duet_model *m;
+	cr_assert_eq(duet_model_load(ctx_model, NULL, &m), DUET_OK, "%s", duet_last_error());
+	int32_t want[N_GEN], got[N_GEN];
+	float want_l[300], got_l[300];
+	duet_context_options alone = { .n_ctx = 64, .n_batch = 8, .backend = DUET_BACKEND_CPU };
+	duet_context *a;
+	cr_assert_eq(duet_context_create(m, &alone, &a), DUET_OK);
+	generate(a, want, want_l, -1, NULL, NULL);
+	duet_context_destroy(a);
+	duet_kv_pool_options po = { .pool_bytes = 12 * 6 * 1024, .page_bytes = 1024 };
+	duet_kv_pool *pool;
+	cr_assert_eq(duet_kv_pool_create(&po, &pool), DUET_OK);
+	duet_context_options co = alone;
+	co.kv_pool = pool;
+	co.priority = DUET_PRIORITY_INTERACTIVE;
+	cr_assert_eq(duet_context_create(m, &co, &a), DUET_OK, "%s", duet_last_error());
+	intruder huge = { m, pool, 200, DUET_E_NOMEM }; /* 25 blocks of 12 */
+	generate(a, got, got_l, 10, intrude, &huge);
+	for (int i = 0; i < N_GEN; i++)
+		cr_assert_eq(got[i], want[i], "token %d", i);
+	cr_assert(memcmp(got_l, want_l, sizeof got_l) == 0);
+	/* a's 42 positions hold 6 blocks: an equal-priority 56-token prompt
+	 * (7 blocks) must wait */
+	intruder peer = { m, pool, 56, DUET_E_AGAIN };
+	intrude(&peer);
+	duet_kv_stats st;
+	duet_kv_pool_stats(pool, &st);
+	cr_assert_eq(st.preemptions, 0);
+	cr_assert_eq(st.refused, 2);
+	duet_context_destroy(a);
+	duet_kv_pool_destroy(pool);
+	duet_model_destroy(m);
+}
+
+Test(kv, vulkan_contexts_do_not_take_a_pool_yet, .init = make_ctx_model)
+{
+	duet_model *m;
+	cr_assert_eq(duet_model_load(ctx_model, NULL, &m), DUET_OK);
+	duet_kv_pool_options po = { .pool_bytes = 1 << 20 };
+	duet_kv_pool *pool;
+	cr_assert_eq(duet_kv_pool_create(&po, &pool), DUET_OK);
+	duet_context_options co = { .n_ctx = 32, .backend = DUET_BACKEND_VULKAN, .kv_pool = pool };
+	duet_context *c;
+	cr_assert_eq(duet_context_create(m, &co, &c), DUET_E_UNSUPPORTED);
+	cr_assert(strstr(duet_last_error(), "not paged yet"), "%s", duet_last_error());
+	co.backend = DUET_BACKEND_AUTO;
+	cr_assert_eq(duet_context_create(m, &co, &c), DUET_OK, "%s", duet_last_error());
+	cr_assert_eq(duet_context_backend(c), DUET_BACKEND_CPU);
+	duet_context_destroy(c);
+	duet_kv_pool_destroy(pool);
+	duet_model_destroy(m);
 }

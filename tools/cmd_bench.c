@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "weights.h"
 #include "clock.h"
 
 #define CMD "bench"
@@ -17,6 +18,9 @@ static const char usage_text[] =
 	"  -r, --repetitions N     runs of each test (default 5)\n"
 	"  -b, --batch-size N      prompt tokens per forward pass (default 64)\n"
 	"  -t, --threads N         CPU threads (cpu backend)\n"
+	"  --kv-pool BYTES         the cache in pages of a shared KV pool of\n"
+	"                          BYTES (K/M/G; CPU backend), its figures in\n"
+	"                          the output\n"
 	"  --json                  one JSON object on stdout\n"
 	"  --profile               per-kernel GPU time of one pp and one tg run\n"
 	"  --trace FILE            write those kernels as a Chrome trace (Perfetto)\n";
@@ -27,6 +31,7 @@ typedef struct bench_opts {
 	bool json;
 	cli_backend be;
 	duet_context_options co;
+	uint64_t kv_pool_bytes; /* 0: no pool */
 } bench_opts;
 
 static bool parse(int argc, char **argv, bench_opts *o, int *rc)
@@ -69,6 +74,12 @@ static bool parse(int argc, char **argv, bench_opts *o, int *rc)
 			ok = cli_u32(CMD, a, v, 1, 1u << 16, &o->co.n_batch);
 		else if (cli_is(a, "-t", "--threads"))
 			ok = cli_u32(CMD, a, v, 1, 256, &o->co.n_threads);
+		else if (cli_is(a, "--kv-pool", NULL)) {
+			uint32_t pct;
+			ok = duet_weights_parse_budget(v, &o->kv_pool_bytes, &pct) && !pct;
+			if (!ok)
+				cli_error(CMD, CLI_USAGE, "--kv-pool %s: give bytes (K/M/G)", v);
+		}
 		else {
 			cli_error(CMD, CLI_USAGE, "unknown option '%s' (see duet bench "
 				  "--help)", a);
@@ -218,6 +229,7 @@ static int write_trace(const char *path, const profile *pp, const profile *tg)
 typedef struct result {
 	stats pp, tg;
 	double load_ms, first_pp_ms, first_tg_ms;
+	double tg_s, arbiter_tg_s; /* generation time, the arbiter's share */
 	profile prof_pp, prof_tg;
 } result;
 
@@ -246,8 +258,17 @@ static duet_status measure(const bench_opts *o, duet_context *c, uint32_t n_voca
 		s = run_pp(c, toks, o->n_prompt, &pp[i]);
 	if (s == DUET_OK && o->be.profile && o->n_prompt)
 		s = capture(c, &r->prof_pp);
-	for (uint32_t i = 0; s == DUET_OK && i < o->reps && o->n_gen; i++)
+	duet_kv_stats k0 = { 0 }, k1 = { 0 };
+	if (o->co.kv_pool)
+		duet_kv_pool_stats(o->co.kv_pool, &k0);
+	for (uint32_t i = 0; s == DUET_OK && i < o->reps && o->n_gen; i++) {
 		s = run_tg(c, toks[0], o->n_gen, &tg[i]);
+		r->tg_s += s == DUET_OK && tg[i] > 0 ? o->n_gen / tg[i] : 0;
+	}
+	if (o->co.kv_pool) {
+		duet_kv_pool_stats(o->co.kv_pool, &k1);
+		r->arbiter_tg_s = k1.lock_s - k0.lock_s;
+	}
 	if (s == DUET_OK && o->be.profile && o->n_gen)
 		s = capture(c, &r->prof_tg);
 	r->pp = summarize(pp, o->n_prompt ? o->reps : 0);
@@ -324,6 +345,28 @@ static void print_json(const bench_opts *o, duet_model *m, duet_context *c,
 	json_num(stdout, ss.bytes_read ? ss.read_cpu_s / ((double)ss.bytes_read / 1e9) : 0);
 	printf(", \"io_wait_s\": ");
 	json_num(stdout, ss.wait_s);
+	printf(", \"kv_pool\": ");
+	if (o->co.kv_pool) {
+		duet_kv_stats k;
+		duet_kv_pool_stats(o->co.kv_pool, &k);
+		printf("{\"pool_bytes\": %llu, \"page_bytes\": %llu, \"pages_total\": %u, "
+		       "\"pages_used\": %u, \"pages_free\": %u, \"pages_shared\": %u, "
+		       "\"waste_pct\": ", (unsigned long long)o->kv_pool_bytes,
+		       (unsigned long long)k.page_bytes, k.pages_total, k.pages_used,
+		       k.pages_free, k.pages_shared);
+		json_num(stdout, k.waste_pct);
+		printf(", \"preemptions\": %llu, \"swaps\": %llu, \"recomputes\": %llu, "
+		       "\"arbiter_tg_s\": ", (unsigned long long)k.preemptions,
+		       (unsigned long long)k.swaps, (unsigned long long)k.recomputes);
+		json_num(stdout, r->arbiter_tg_s);
+		printf(", \"tg_s\": ");
+		json_num(stdout, r->tg_s);
+		printf(", \"arbiter_pct_of_decode\": ");
+		json_num(stdout, r->tg_s > 0 ? 100.0 * r->arbiter_tg_s / r->tg_s : 0);
+		printf("}");
+	} else {
+		printf("null");
+	}
 	printf("}\n");
 }
 
@@ -363,7 +406,13 @@ int cmd_bench(int argc, char **argv)
 		return cli_fail(CMD, s);
 	duet_device *dev;
 	duet_context *c;
+	duet_kv_pool_options po = { .pool_bytes = o.kv_pool_bytes };
+	if (o.kv_pool_bytes && (s = duet_kv_pool_create(&po, &o.co.kv_pool)) != DUET_OK) {
+		duet_model_destroy(m);
+		return cli_fail(CMD, s);
+	}
 	if ((rc = cli_context(CMD, m, &o.be, &o.co, &dev, &c)) != CLI_OK) {
+		duet_kv_pool_destroy(o.co.kv_pool);
 		duet_model_destroy(m);
 		return rc;
 	}
@@ -391,6 +440,7 @@ int cmd_bench(int argc, char **argv)
 	free(r.prof_pp.k);
 	free(r.prof_tg.k);
 	rc = cli_context_close(CMD, c, dev, rc);
+	duet_kv_pool_destroy(o.co.kv_pool);
 	duet_model_destroy(m);
 	return rc;
 }

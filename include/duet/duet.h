@@ -69,21 +69,6 @@ typedef struct duet_stream_stats {
 /* Fills *st for model m. Not thread-safe with a context running on m. */
 DUET_API void duet_model_stream_stats(const duet_model *m, duet_stream_stats *st);
 
-/* Figures of a KV-cache pool (the arbiter shared by models and sessions). */
-typedef struct duet_kv_stats {
-	uint64_t page_bytes;
-	uint32_t pages_total, pages_used, pages_free;
-	uint32_t pages_shared;    /* held by more than one sequence */
-	uint32_t sequences;
-	double waste_pct;         /* of the used pages' bytes, holding no K/V */
-	uint64_t preemptions;     /* sequences cut back for another's request */
-	uint64_t swaps, swap_ins; /* pages copied to host memory and back */
-	uint64_t recomputes;      /* preemptions that dropped positions */
-	uint64_t recompute_tokens;/* positions dropped, to be recomputed */
-	uint64_t cow_copies;      /* shared pages copied before a write */
-	uint64_t refused;         /* requests answered AGAIN or NOMEM */
-	double lock_s;            /* time spent inside the arbiter */
-} duet_kv_stats;
 
 /* Loads the GGUF model at path (memory-mapped, read-only). On DUET_OK *out
  * is a new model the caller frees with duet_model_destroy(). Errors:
@@ -267,6 +252,54 @@ DUET_API void duet_device_get_info(const duet_device *d, duet_device_info *out);
  * total, on every backend. Called on the thread creating the context. */
 typedef void (*duet_progress_fn)(void *user, uint64_t done, uint64_t total);
 
+/* Figures of a KV-cache pool (the arbiter shared by models and sessions). */
+typedef struct duet_kv_stats {
+	uint64_t page_bytes;
+	uint32_t pages_total, pages_used, pages_free;
+	uint32_t pages_shared;    /* held by more than one sequence */
+	uint32_t sequences;
+	double waste_pct;         /* of the used pages' bytes, holding no K/V */
+	uint64_t preemptions;     /* sequences cut back for another's request */
+	uint64_t swaps, swap_ins; /* pages copied to host memory and back */
+	uint64_t recomputes;      /* preemptions that dropped positions */
+	uint64_t recompute_tokens;/* positions dropped, to be recomputed */
+	uint64_t cow_copies;      /* shared pages copied before a write */
+	uint64_t refused;         /* requests answered AGAIN or NOMEM */
+	double lock_s;            /* time spent inside the arbiter */
+} duet_kv_stats;
+
+/* A KV-cache pool: one set of fixed-size pages that contexts of every
+ * model draw their caches from (the arbiter: priorities, guarantees,
+ * preemption by swap or recompute, shared prefixes). Thread-safe. */
+typedef struct duet_kv_pool duet_kv_pool;
+
+typedef enum duet_priority {
+	DUET_PRIORITY_BACKGROUND = 0,
+	DUET_PRIORITY_NORMAL = 1,
+	DUET_PRIORITY_INTERACTIVE = 2,
+} duet_priority;
+
+typedef struct duet_kv_pool_options {
+	uint64_t pool_bytes;  /* required */
+	uint32_t page_bytes;  /* a multiple of 64; 0: 16 KiB */
+	uint64_t swap_bytes;  /* host memory for swapped pages; 0: pool_bytes */
+	double swap_gbps;     /* copy bandwidth of the swap-or-recompute
+			       * choice; 0: 8 */
+	bool virtual_pages;   /* count pages without memory (simulation) */
+} duet_kv_pool_options;
+
+/* Creates a pool of pool_bytes / page_bytes pages (host memory, zeroed,
+ * unless virtual). DUET_E_INVAL (no page, page size), DUET_E_NOMEM. */
+DUET_API duet_status duet_kv_pool_create(const duet_kv_pool_options *o,
+					 duet_kv_pool **out);
+
+/* Frees the pool; every context using it must be destroyed first. NULL:
+ * no-op. */
+DUET_API void duet_kv_pool_destroy(duet_kv_pool *p);
+
+/* Writes the pool's figures into *st. Thread-safe. */
+DUET_API void duet_kv_pool_stats(duet_kv_pool *p, duet_kv_stats *st);
+
 typedef struct duet_context_options {
 	uint32_t n_ctx;       /* positions; 0: min(training context, 4096) */
 	uint32_t n_batch;     /* tokens per forward pass in prefill; 0: 64 */
@@ -276,6 +309,10 @@ typedef struct duet_context_options {
 				 context opens its own when it uses Vulkan */
 	duet_progress_fn progress; /* NULL: none */
 	void *progress_user;
+	duet_kv_pool *kv_pool; /* cache pages from this pool (borrowed; CPU
+				* backend so far); NULL: a cache of its own */
+	duet_priority priority;  /* in the pool; 0: background */
+	uint32_t kv_min_tokens;  /* positions the pool guarantees it */
 } duet_context_options;
 
 /* Creates a context on model m (which must outlive it). On DUET_OK the
@@ -292,10 +329,13 @@ DUET_API void duet_context_destroy(duet_context *c);
  * (positions n_past .. n_past + n - 1), in batches of n_batch. On DUET_OK
  * *logits points at n rows of n_vocab floats when all_logits is set, else
  * at the one row of the last token; the context owns them until its next
- * eval, truncate or destroy. Errors: DUET_E_INVAL (n = 0, a token outside
- * the vocabulary), DUET_E_RANGE (the context would overflow), DUET_E_NOMEM.
- * On error the context is as before the call. Not thread-safe for one
- * context. */
+ * eval, truncate or destroy. In a pool, positions the arbiter took back
+ * are recomputed first (or swapped back in), so results never change.
+ * Errors: DUET_E_INVAL (n = 0, a token outside the vocabulary),
+ * DUET_E_RANGE (the context would overflow), DUET_E_NOMEM (also: the pool
+ * could never hold this context), DUET_E_AGAIN (the pool is held by
+ * contexts of equal or higher priority: retry later). On error the context
+ * is as before the call. Not thread-safe for one context. */
 DUET_API duet_status duet_context_eval(duet_context *c, const int32_t *tokens,
 				       uint32_t n, bool all_logits,
 				       const float **logits);
