@@ -65,12 +65,42 @@ static duet_status replan(duet_model *m, uint64_t extra)
 	return back == DUET_OK ? s : back;
 }
 
+/* The context's cache in a shared pool: a sequence of the model's shape
+ * (f16 rows, as the contiguous cache) read through its page table. */
+static duet_status open_pooled(duet_context *c, const duet_context_options *o)
+{
+	const duet_model_desc *d = &c->model->desc;
+	/* prefill speed of the swap-or-recompute choice: about 10 GFLOP/s */
+	duet_kv_model km = { .n_layer = d->hp.n_layer, .n_embd_kv = d->hp.n_embd_kv,
+			     .elt_bytes = 2,
+			     .recompute_tps = 5e9 / (double)(d->n_params ? d->n_params : 1) };
+	uint32_t id;
+	duet_status s = duet_kv_pool_add_model(o->kv_pool, &km, &id);
+	if (s == DUET_OK)
+		s = duet_kv_seq_open(o->kv_pool, id, o->priority, o->kv_min_tokens, &c->seq);
+	if (s == DUET_OK && !(c->hist = malloc((uint64_t)c->n_ctx * sizeof *c->hist)))
+		s = DUET_ERR(DUET_E_NOMEM, "out of memory");
+	c->kv = (duet_kv_cache){ .n_layer = d->hp.n_layer, .n_ctx = c->n_ctx,
+				 .n_embd_kv = d->hp.n_embd_kv };
+	if (s == DUET_OK) /* the geometry, before any page */
+		duet_kv_seq_view(c->seq, &c->kv.paged);
+	return s;
+}
+
 /* Sets up the Vulkan executor; on failure leaves c without one. */
 static duet_status open_vulkan(duet_context *c, duet_device *dev,
 			       const duet_context_options *o)
 {
 	duet_status s = DUET_OK;
 	duet_model *m = c->model;
+	duet_vk_kv_pages pages = { 0 };
+	duet_device *pool_dev = NULL;
+	if (o->kv_pool) { /* the pool's device (checked by the caller) */
+		duet_kv_pool_on_device(o->kv_pool, &pool_dev, &pages.mem, &pages.page_bytes);
+		if (dev && dev != pool_dev)
+			return DUET_ERR(DUET_E_INVAL, "the KV pool is on another device");
+		dev = pool_dev;
+	}
 	if (!dev) {
 		s = duet_device_open(NULL, &dev);
 		c->owns_dev = s == DUET_OK;
@@ -90,11 +120,21 @@ static duet_status open_vulkan(duet_context *c, duet_device *dev,
 							? m->weights : NULL,
 						o->progress, o->progress_user,
 						&c->weights);
+	if (s == DUET_OK && o->kv_pool) {
+		s = open_pooled(c, o);
+		pages.tpp = c->kv.paged.tpp;
+		pages.streams = c->kv.paged.streams;
+	}
 	if (s == DUET_OK)
 		s = duet_vk_exec_create(duet_device_vk(dev), c->weights, c->n_ctx,
-					duet_device_profiling(dev), &c->vx);
+					duet_device_profiling(dev),
+					o->kv_pool ? &pages : NULL, &c->vx);
 	c->dev = dev;
 	if (s != DUET_OK) {
+		duet_kv_seq_close(c->seq);
+		c->seq = NULL;
+		free(c->hist);
+		c->hist = NULL;
 		if (c->weights)
 			duet_device_release_weights(dev, c->weights);
 		if (c->owns_dev)
@@ -105,26 +145,6 @@ static duet_status open_vulkan(duet_context *c, duet_device *dev,
 		c->dev = NULL;
 		c->owns_dev = false;
 	}
-	return s;
-}
-
-/* The context's cache in a shared pool: a sequence of the model's shape
- * (f16 rows, as the contiguous cache) read through its page table. */
-static duet_status open_pooled(duet_context *c, const duet_context_options *o)
-{
-	const duet_model_desc *d = &c->model->desc;
-	/* prefill speed of the swap-or-recompute choice: about 10 GFLOP/s */
-	duet_kv_model km = { .n_layer = d->hp.n_layer, .n_embd_kv = d->hp.n_embd_kv,
-			     .elt_bytes = 2,
-			     .recompute_tps = 5e9 / (double)(d->n_params ? d->n_params : 1) };
-	uint32_t id;
-	duet_status s = duet_kv_pool_add_model(o->kv_pool, &km, &id);
-	if (s == DUET_OK)
-		s = duet_kv_seq_open(o->kv_pool, id, o->priority, o->kv_min_tokens, &c->seq);
-	if (s == DUET_OK && !(c->hist = malloc((uint64_t)c->n_ctx * sizeof *c->hist)))
-		s = DUET_ERR(DUET_E_NOMEM, "out of memory");
-	c->kv = (duet_kv_cache){ .n_layer = d->hp.n_layer, .n_ctx = c->n_ctx,
-				 .n_embd_kv = d->hp.n_embd_kv };
 	return s;
 }
 
@@ -156,10 +176,14 @@ duet_status duet_context_create(duet_model *m, const duet_context_options *opts,
 		return DUET_ERR(DUET_E_INVAL, "unknown backend %d", (int)o.backend);
 	if (o.priority > DUET_PRIORITY_INTERACTIVE)
 		return DUET_ERR(DUET_E_INVAL, "unknown priority %d", (int)o.priority);
-	if (o.kv_pool && o.backend == DUET_BACKEND_VULKAN)
-		return DUET_ERR(DUET_E_UNSUPPORTED, "a KV pool serves CPU contexts "
-				"only so far (the Vulkan cache is not paged yet)");
-	if (o.kv_pool)
+	duet_device *pd;
+	duet_vk_range pm;
+	uint32_t pb;
+	bool pool_on_dev = o.kv_pool && duet_kv_pool_on_device(o.kv_pool, &pd, &pm, &pb);
+	if (o.kv_pool && !pool_on_dev && o.backend == DUET_BACKEND_VULKAN)
+		return DUET_ERR(DUET_E_UNSUPPORTED, "a KV pool in host memory serves "
+				"CPU contexts; give the pool a device for Vulkan");
+	if (o.kv_pool && !pool_on_dev)
 		o.backend = DUET_BACKEND_CPU;
 	const duet_hparams *hp = &m->desc.hp;
 	if (o.n_ctx == 0)
@@ -265,6 +289,20 @@ static duet_status check_tokens(const duet_context *c, const int32_t *tokens,
 	return DUET_OK;
 }
 
+/* One run on the context's executor over the pages the pool granted
+ * (their view is refreshed after each begin). */
+static duet_status exec_paged(duet_context *c, duet_graph *g, const duet_step *st,
+			      const float **logits, const int32_t **ids)
+{
+	duet_kv_seq_view(c->seq, &c->kv.paged);
+	if (c->vx) {
+		duet_vk_exec_set_pages(c->vx, c->kv.paged.ids, c->kv.paged.n_pages);
+		return duet_vk_exec_run(c->vx, g, st, logits, ids);
+	}
+	*ids = NULL;
+	return duet_cpu_run(c->cpu, g, &c->kv, st, logits);
+}
+
 /* Recomputes positions [from, to) from the tokens kept for them, after
  * the pool dropped them. */
 static duet_status recompute(duet_context *c, uint32_t from, uint32_t to)
@@ -284,8 +322,8 @@ static duet_status recompute(duet_context *c, uint32_t from, uint32_t to)
 		}
 		if (s != DUET_OK)
 			break;
-		duet_kv_seq_view(c->seq, &c->kv.paged);
-		s = duet_cpu_run(c->cpu, g, &c->kv, &st, &out);
+		const int32_t *ids;
+		s = exec_paged(c, g, &st, &out, &ids);
 		duet_kv_seq_end(c->seq, s == DUET_OK ? from + m : from);
 		if (s == DUET_OK) {
 			c->recomputed += m;
@@ -295,10 +333,10 @@ static duet_status recompute(duet_context *c, uint32_t from, uint32_t to)
 	return s;
 }
 
-/* A CPU step on pages of the pool: swaps back or recomputes what the
- * arbiter took, then runs with the sequence pinned. */
+/* A step on pages of the pool: swaps back or recomputes what the arbiter
+ * took, then runs with the sequence pinned. */
 static duet_status run_pooled(duet_context *c, duet_graph *g, const duet_step *st,
-			      const float **logits)
+			      const float **logits, const int32_t **ids)
 {
 	uint32_t valid;
 	duet_status s = duet_kv_seq_begin(c->seq, st->pos0, st->n_tokens, &valid);
@@ -309,8 +347,7 @@ static duet_status run_pooled(duet_context *c, duet_graph *g, const duet_step *s
 	}
 	if (s != DUET_OK)
 		return s;
-	duet_kv_seq_view(c->seq, &c->kv.paged);
-	s = duet_cpu_run(c->cpu, g, &c->kv, st, logits);
+	s = exec_paged(c, g, st, logits, ids);
 	if (s == DUET_OK)
 		memcpy(c->hist + st->pos0, st->tokens, st->n_tokens * sizeof *st->tokens);
 	duet_kv_seq_end(c->seq, s == DUET_OK ? st->pos0 + st->n_tokens : st->pos0);
@@ -321,11 +358,11 @@ static duet_status run_pooled(duet_context *c, duet_graph *g, const duet_step *s
 static duet_status run(duet_context *c, duet_graph *g, const duet_step *st,
 		       const float **logits, const int32_t **ids)
 {
+	if (c->seq)
+		return run_pooled(c, g, st, logits, ids);
 	if (c->vx)
 		return duet_vk_exec_run(c->vx, g, st, logits, ids);
 	*ids = NULL;
-	if (c->seq)
-		return run_pooled(c, g, st, logits);
 	return duet_cpu_run(c->cpu, g, &c->kv, st, logits);
 }
 

@@ -64,6 +64,8 @@ static duet_status plan_alloc(duet_vk_exec *x, vk_plan *p)
 		{ p->host_heap, &p->in, floats(nb * hp->n_embd) },
 		{ p->host_heap, &p->step, VK_STEP_BYTES },
 		{ p->act_heap, &p->counters, 4 * VK_MAX_TAILS },
+		{ p->host_heap, &p->pages, x->paged.tpp ? 4ull * x->paged.streams *
+				((x->n_ctx + x->paged.tpp - 1) / x->paged.tpp) : 16 },
 	};
 	for (size_t i = 0; s == DUET_OK && i < sizeof a / sizeof a[0]; i++)
 		s = duet_vk_heap_alloc(a[i].h, a[i].bytes, a[i].r);
@@ -139,7 +141,8 @@ uint32_t duet_vk_exec_dispatches(const duet_vk_exec *x, const duet_graph *g)
 /* ---- executor -------------------------------------------------------------------- */
 
 duet_status duet_vk_exec_create(duet_vk_device *d, duet_vk_weights *w,
-				uint32_t n_ctx, bool profile, duet_vk_exec **out)
+				uint32_t n_ctx, bool profile,
+				const duet_vk_kv_pages *pages, duet_vk_exec **out)
 {
 	*out = NULL;
 	if (n_ctx == 0)
@@ -153,12 +156,20 @@ duet_status duet_vk_exec_create(duet_vk_device *d, duet_vk_weights *w,
 	x->n_ctx = n_ctx;
 	x->profile = profile;
 	x->gpu = w->gpu;
-	uint32_t nl = x->m->hp.n_layer;
+	if (pages)
+		x->paged = *pages;
+	uint32_t nl = pages ? 0 : x->m->hp.n_layer;
 	x->kc = calloc(nl, sizeof *x->kc);
 	x->vc = calloc(nl, sizeof *x->vc);
-	duet_status s = x->kc && x->vc
+	duet_status s = (x->kc && x->vc) || pages
 				? duet_vk_heap_create(d, DUET_VK_ACT, 64ull << 20, &x->kv_heap)
 				: DUET_ERR(DUET_E_NOMEM, "out of memory");
+	if (s == DUET_OK && pages && (pages->page_bytes % 64 || pages->page_bytes > (4u << 20) ||
+				      !pages->tpp || pages->streams != 2 * x->m->hp.n_layer ||
+				      pages->streams > 0xffff))
+		s = DUET_ERR(DUET_E_INVAL, "KV pages of %u bytes, %u positions, %u "
+			     "streams do not suit the kernels", pages->page_bytes,
+			     pages->tpp, pages->streams);
 	uint64_t bytes = (uint64_t)n_ctx * x->m->hp.n_embd_kv * 2;
 	for (uint32_t il = 0; s == DUET_OK && il < nl; il++) {
 		s = duet_vk_heap_alloc(x->kv_heap, bytes, &x->kc[il]);
@@ -214,6 +225,14 @@ static duet_status write_inputs(duet_vk_exec *x, vk_plan *p, const duet_step *st
 	struct duet_step_ubo *u = p->step.map;
 	*u = (struct duet_step_ubo){ st->n_tokens, st->pos0, st->n_tokens - 1, 0 };
 	duet_vkr_write_recipes(p, st->n_tokens, m->hp.n_head);
+	if (x->paged.tpp) {
+		uint64_t cap = p->pages.bytes / 4;
+		if (!x->page_ids || x->n_page_ids > cap)
+			return DUET_ERR(DUET_E_INVAL, "a paged step needs its page table "
+					"(%u ids for room of %llu)", x->n_page_ids,
+					(unsigned long long)cap);
+		memcpy(p->pages.map, x->page_ids, x->n_page_ids * sizeof *x->page_ids);
+	}
 	float *in = p->x.map ? p->x.map : p->in.map;
 	const duet_weight *e = &m->tok_embd;
 	for (uint32_t t = 0; t < st->n_tokens; t++)
@@ -282,6 +301,12 @@ duet_status duet_vk_exec_run(duet_vk_exec *x, const duet_graph *g,
 	if (ids)
 		*ids = p->ids.map;
 	return DUET_OK;
+}
+
+void duet_vk_exec_set_pages(duet_vk_exec *x, const uint32_t *ids, uint32_t n)
+{
+	x->page_ids = ids;
+	x->n_page_ids = n;
 }
 
 uint32_t duet_vk_exec_timings(duet_vk_exec *x, duet_vk_timing *out, uint32_t cap)

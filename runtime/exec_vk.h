@@ -51,10 +51,26 @@ void duet_vk_weights_destroy(duet_vk_weights *w);
 /* Returns the device bytes the weights use. */
 uint64_t duet_vk_weights_bytes(const duet_vk_weights *w);
 
-/* Creates an executor with a KV cache of n_ctx positions. With profile,
- * every dispatch is timed (duet_vk_exec_timings). */
+/* K/V in pages of a pool (runtime/kv_pool.h) instead of a cache of the
+ * executor's own: the pool's memory (one binding: both K and V pages) and
+ * its geometry; the page table comes with each step. */
+typedef struct duet_vk_kv_pages {
+	duet_vk_range mem;
+	uint32_t tpp;        /* positions per page */
+	uint32_t streams;    /* pages per block: 2 x n_layer */
+	uint32_t page_bytes; /* a multiple of 64, at most 4 MiB */
+} duet_vk_kv_pages;
+
+/* Creates an executor with a KV cache of n_ctx positions (its own, or in
+ * pages when `pages` is not NULL). With profile, every dispatch is timed
+ * (duet_vk_exec_timings). */
 duet_status duet_vk_exec_create(duet_vk_device *d, duet_vk_weights *w,
-				uint32_t n_ctx, bool profile, duet_vk_exec **out);
+				uint32_t n_ctx, bool profile,
+				const duet_vk_kv_pages *pages, duet_vk_exec **out);
+
+/* Paged executors: the page ids of the sequence for the next run (block b's
+ * page of stream s at ids[b * streams + s]; n ids, borrowed until then). */
+void duet_vk_exec_set_pages(duet_vk_exec *x, const uint32_t *ids, uint32_t n);
 
 /* Frees the executor and its recordings; NULL is a no-op. */
 void duet_vk_exec_destroy(duet_vk_exec *x);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "device.h"
 #include "error.h"
 
 #define MAX_MODELS 16
@@ -43,6 +44,9 @@ struct duet_kv_pool {
 	bool mu_ready;
 	uint32_t page_bytes, n_pages;
 	uint8_t *mem;        /* [n_pages][page_bytes], NULL when virtual */
+	duet_device *dev;    /* pages in its memory (vk_mem), or NULL */
+	duet_vk_heap *vk_heap;
+	duet_vk_range vk_mem;
 	uint32_t *ref;       /* [n_pages] sequences holding each page */
 	uint32_t *free_ids;  /* stack of free pages */
 	uint32_t n_free;
@@ -80,12 +84,41 @@ duet_status duet_kv_pool_create(const duet_kv_pool_opts *o, duet_kv_pool **out)
 	p->ref = calloc(n, sizeof *p->ref);
 	p->free_ids = malloc(n * sizeof *p->free_ids);
 	p->fill = malloc(n * sizeof *p->fill);
-	if (!o->virtual_pages)
+	if (!o->virtual_pages && !o->device)
 		p->mem = calloc(n, pb);
-	if (!p->ref || !p->free_ids || !p->fill || (!o->virtual_pages && !p->mem)) {
+	if (!p->ref || !p->free_ids || !p->fill ||
+	    (!o->virtual_pages && !o->device && !p->mem)) {
 		duet_kv_pool_destroy(p);
 		return DUET_ERR(DUET_E_NOMEM, "a KV pool of %llu MiB",
 				(unsigned long long)(n * pb >> 20));
+	}
+	if (o->device && !o->virtual_pages) {
+		/* host-visible, so swaps and copies stay memcpy; one range,
+		 * since the kernels bind the pool whole */
+		duet_vk_device *d = duet_device_vk(o->device);
+		const duet_vk_caps *c = duet_vk_device_get_caps(d);
+		uint64_t bytes = n * pb;
+		duet_status s = DUET_OK;
+		if (bytes > c->max_storage_range || bytes > c->max_alloc)
+			s = DUET_ERR(DUET_E_UNSUPPORTED, "a KV pool on %s holds at most "
+				     "%llu bytes (one binding)", c->name,
+				     (unsigned long long)(c->max_storage_range < c->max_alloc
+								  ? c->max_storage_range
+								  : c->max_alloc));
+		if (s == DUET_OK)
+			s = duet_vk_heap_create(d, DUET_VK_HOST, bytes, &p->vk_heap);
+		if (s == DUET_OK)
+			s = duet_vk_heap_alloc(p->vk_heap, bytes, &p->vk_mem);
+		if (s == DUET_OK && !p->vk_mem.map)
+			s = DUET_ERR(DUET_E_UNSUPPORTED, "host-visible memory of %s is "
+				     "not mapped", c->name);
+		if (s != DUET_OK) {
+			duet_kv_pool_destroy(p);
+			return s;
+		}
+		p->dev = o->device;
+		p->mem = p->vk_mem.map;
+		memset(p->mem, 0, bytes);
 	}
 	for (uint32_t i = 0; i < n; i++) /* page 0 on top */
 		p->free_ids[i] = (uint32_t)n - 1 - i;
@@ -102,7 +135,10 @@ void duet_kv_pool_destroy(duet_kv_pool *p)
 		return;
 	if (p->mu_ready)
 		pthread_mutex_destroy(&p->mu);
-	free(p->mem);
+	if (p->vk_heap)
+		duet_vk_heap_destroy(p->vk_heap);
+	else
+		free(p->mem);
 	free(p->ref);
 	free(p->free_ids);
 	free(p->fill);
@@ -591,7 +627,19 @@ void *duet_kv_seq_row(const duet_kv_seq *s, int which, uint32_t il, uint32_t pos
 
 void duet_kv_seq_view(const duet_kv_seq *s, duet_kv_view *v)
 {
-	*v = (duet_kv_view){ s->ptrs, s->tpp, s->streams, s->row_bytes };
+	*v = (duet_kv_view){ s->ptrs, s->tpp, s->streams, s->row_bytes, s->pages,
+			     s->n_pages };
+}
+
+bool duet_kv_pool_on_device(const duet_kv_pool *p, duet_device **dev,
+			    duet_vk_range *mem, uint32_t *page_bytes)
+{
+	if (!p->dev)
+		return false;
+	*dev = p->dev;
+	*mem = p->vk_mem;
+	*page_bytes = p->page_bytes;
+	return true;
 }
 
 void duet_kv_pool_stats(duet_kv_pool *p, duet_kv_stats *out)

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "duet/duet.h"
+#include "shim.h"
 
 typedef struct duet_kv_seq duet_kv_seq;
 
@@ -107,9 +108,16 @@ void *duet_kv_seq_row(const duet_kv_seq *s, int which, uint32_t il, uint32_t pos
 typedef struct duet_kv_view {
 	uint8_t *const *pages;  /* NULL: not paged */
 	uint32_t tpp, streams, row_bytes;
+	const uint32_t *ids;    /* page ids, as the pages (Vulkan page tables) */
+	uint32_t n_pages;
 } duet_kv_view;
 
 void duet_kv_seq_view(const duet_kv_seq *s, duet_kv_view *v);
+
+/* When p's pages live on a Vulkan device: that device, the memory range
+ * holding them (page i at offset i x page_bytes) and true. */
+bool duet_kv_pool_on_device(const duet_kv_pool *p, duet_device **dev,
+			    duet_vk_range *mem, uint32_t *page_bytes);
 
 /* Sets the priority of s (sessions change class, e.g. to background). */
 void duet_kv_seq_set_prio(duet_kv_seq *s, duet_kv_prio prio);

@@ -42,6 +42,7 @@ typedef struct vk_plan {
 	duet_vk_heap *act_heap, *host_heap;
 	duet_vk_range x, act, q, ao, ff, logits, ids, in, step;
 	duet_vk_range counters;  /* [VK_MAX_TAILS] workgroup counters of tails */
+	duet_vk_range pages;     /* paged: the page table of the step */
 	uint32_t logits_rows;
 	vk_recipe recipes[VK_MAX_RECIPES];
 	uint32_t n_recipes;
@@ -57,6 +58,9 @@ struct duet_vk_exec {
 	bool profile, gpu;
 	duet_vk_heap *kv_heap;
 	duet_vk_range *kc, *vc; /* [n_layer]: [n_ctx][n_embd_kv] f16 */
+	duet_vk_kv_pages paged; /* paged.tpp != 0: K/V in these pages instead */
+	const uint32_t *page_ids; /* of the next run */
+	uint32_t n_page_ids;
 	vk_plan *plans;
 	vk_plan *last;
 };

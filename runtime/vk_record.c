@@ -245,13 +245,20 @@ void duet_vkr_mm(rec *r, const vk_mat *mat, const mm_out *o,
 			.theta_scale = powf(hp->rope_freq_base, -2.0f / (float)hp->n_rot),
 			.n_ff = hp->n_ff,
 		};
-		duet_vk_range b[13] = {
+		bool paged = qkv && x->paged.tpp;
+		if (paged) {
+			pc.kv_off = 2 * o->layer;
+			pc.kv_tpp = x->paged.tpp;
+			pc.kv_page = x->paged.streams | (x->paged.page_bytes / 64) << 16;
+		}
+		duet_vk_range b[14] = {
 			part->range, r->p->act, o->y, o->res, o->bias,
 			x->m->rope_factors ? w->factors : w->dummy,
-			qkv ? x->kc[o->layer] : w->dummy,
-			qkv ? x->vc[o->layer] : w->dummy,
+			paged ? x->paged.mem : qkv ? x->kc[o->layer] : w->dummy,
+			paged ? x->paged.mem : qkv ? x->vc[o->layer] : w->dummy,
 			r->p->step, r->p->act,
 		};
+		b[13] = paged ? r->p->pages : w->dummy;
 		uint32_t gx = (part->n_rows + sh.rows_per_group - 1) / sh.rows_per_group;
 		bool has_tail = tail && tail->p.kind && mat->n_parts == 1;
 		tail_bind(r, has_tail ? tail : NULL, b + 10, &pc.tail);
@@ -320,10 +327,19 @@ void duet_vkr_attn(rec *r, const duet_gnode *n, const vk_tail *tail,
 		.o_stride = a->n_head * a->head_dim,
 		.scale = a->scale,
 	};
-	duet_vk_range b[13] = { r->p->q, x->kc[a->layer], x->vc[a->layer],
-				r->p->ao, r->p->step };
+	bool paged = x->paged.tpp != 0;
+	if (paged) {
+		pc.kv_off = 2 * a->layer;
+		pc.kv_tpp = x->paged.tpp;
+		pc.kv_page = x->paged.streams | (x->paged.page_bytes / 64) << 16;
+	}
+	duet_vk_range b[13] = { r->p->q, paged ? x->paged.mem : x->kc[a->layer],
+				paged ? x->paged.mem : x->vc[a->layer], r->p->ao,
+				r->p->step };
 	for (int i = 5; i < 10; i++)
 		b[i] = x->w->dummy;
+	if (paged)
+		b[5] = r->p->pages;
 	tail_bind(r, tail, b + 10, &pc.tail);
 	bool many = r->p->n_batch > 1;
 	uint32_t wg = x->gpu ? 32 : (many ? 8 : 4);

@@ -20,7 +20,10 @@ layout(binding = 1) uniform usamplerBuffer KT;
 layout(binding = 2) uniform usamplerBuffer VT;
 layout(binding = 3) coherent buffer OB { float O[]; };
 layout(binding = 4) uniform SB { duet_step_ubo step; };
+layout(binding = 5) readonly buffer PTB { uint PT[]; }; // KV pages
 layout(push_constant) uniform PC { duet_pc_attn pc; };
+
+#include "kvaddr.glsl"
 
 #define TAIL_IN(i) O[i]
 #include "tail.glsl"
@@ -34,7 +37,7 @@ void attend(uint tok, uint h)
 		q[d] = round_f16(Q[tok * pc.q_stride + h * HD + d]);
 	uint n_pos = step.pos0 + tok + 1;
 	uint row_tx = pc.n_embd_kv / 8; // texels per cached position
-	uint base = pc.kv_off / 4 + kvh * (HD / 8);
+	uint base = pc.kv_off / 4 + kvh * (HD / 8); // contiguous caches
 	float S = 0.0;
 	for (uint pass = 0; pass < 2; pass++) {
 		bool f16_acc = pass == 0, finite = true;
@@ -43,10 +46,15 @@ void attend(uint tok, uint h)
 		[[unroll]] for (uint d = 0; d < HD; d++)
 			acc[d] = 0.0;
 		for (uint j = 0; j < n_pos && (finite || !f16_acc); j++) {
-			uint tx = base + j * row_tx;
+			// texels of 8 halves: rows start on whole texels
+			uint txk = base + j * row_tx, txv = txk;
+			if (pc.kv_tpp != 0u) {
+				txk = kv_word(j, kvh * HD, 0u, pc.n_embd_kv) / 4u;
+				txv = kv_word(j, kvh * HD, 1u, pc.n_embd_kv) / 4u;
+			}
 			float dot = 0.0;
 			[[unroll]] for (uint c = 0; c < HD / 8; c++) {
-				uvec4 k = texelFetch(KT, int(tx + c));
+				uvec4 k = texelFetch(KT, int(txk + c));
 				[[unroll]] for (uint e = 0; e < 4; e++) {
 					vec2 kk = unpackHalf2x16(k[e]);
 					dot += q[8 * c + 2 * e] * kk.x + q[8 * c + 2 * e + 1] * kk.y;
@@ -62,7 +70,7 @@ void attend(uint tok, uint h)
 				vs = exp(s - M);
 			}
 			[[unroll]] for (uint c = 0; c < HD / 8; c++) {
-				uvec4 v = texelFetch(VT, int(tx + c));
+				uvec4 v = texelFetch(VT, int(txv + c));
 				[[unroll]] for (uint e = 0; e < 8; e++) {
 					uint d = 8 * c + e;
 					float a = fma(unpackHalf2x16(v[e >> 1])[e & 1u], vs, acc[d]);

@@ -19,7 +19,10 @@ layout(binding = 1) readonly buffer KB { uint KC[]; };
 layout(binding = 2) readonly buffer VB { uint VC[]; };
 layout(binding = 3) coherent buffer OB { float O[]; };
 layout(binding = 4) uniform SB { duet_step_ubo step; };
+layout(binding = 5) readonly buffer PTB { uint PT[]; }; // KV pages
 layout(push_constant) uniform PC { duet_pc_attn pc; };
+
+#include "kvaddr.glsl"
 
 #define TAIL_IN(i) O[i]
 #define TAIL_WG WG
@@ -47,7 +50,6 @@ void main()
 		q[k] = d < HD ? round_f16(Q[tok * pc.q_stride + h * HD + d]) : 0.0;
 	}
 	uint n_pos = step.pos0 + tok + 1;
-	uint base = 2 * pc.kv_off + kvh * HD; // in halves
 	float S = 0.0;
 	for (uint pass = 0; pass < 2; pass++) {
 		bool f16_acc = pass == 0;
@@ -59,12 +61,14 @@ void main()
 			overflow = 0;
 		barrier();
 		for (uint j = 0; j < n_pos; j++) {
-			uint row = base + j * pc.n_embd_kv;
+			// in halves
+			uint rowk = 2u * kv_word(j, kvh * HD, 0u, pc.n_embd_kv);
+			uint rowv = 2u * kv_word(j, kvh * HD, 1u, pc.n_embd_kv);
 			float part = 0.0;
 			[[unroll]] for (uint k = 0; k < DPT; k++) {
 				uint d = tid + k * WG;
 				if (d < HD)
-					part += q[k] * cache_half(false, row + d);
+					part += q[k] * cache_half(false, rowk + d);
 			}
 			float sg = subgroupAdd(part);
 			if (subgroupElect())
@@ -87,7 +91,7 @@ void main()
 				uint d = tid + k * WG;
 				if (d >= HD)
 					continue;
-				float a = fma(cache_half(true, row + d), vs, acc[k]);
+				float a = fma(cache_half(true, rowv + d), vs, acc[k]);
 				acc[k] = f16_acc ? round_f16(a) : a;
 				if (isinf(acc[k]) || isnan(acc[k]))
 					atomicOr(overflow, 1u);

@@ -1,7 +1,7 @@
 // What the matrix kernels do with finished dot products (DUET_EPI_* in
 // abi/kernels.h). The includer declares pc (duet_pc_mm), the step uniform
 // `step`, the output Y[], residual RES[], bias BIAS[], rope factors FACT[]
-// and the caches KC[]/VC[] (pairs of f16 in a uint).
+// and the caches KC[]/VC[] (pairs of f16 in a uint; where: kvaddr.glsl).
 //
 // Rows arrive in the order runtime/vk_pack.c wrote them: for SWIGLU gate
 // and up rows alternate (2p, 2p+1); for QKV every 4 rows form a quad that
@@ -62,7 +62,7 @@ void epi_swiglu(uint p, uint t, float g, float u)
 void store_kv(bool is_v, uint pos, uint col, float a, float b)
 {
 	uint w = f16_bits(round_f16(a)) | (f16_bits(round_f16(b)) << 16);
-	uint i = pc.kv_off + (pos * pc.n_kv + col) / 2;
+	uint i = kv_word(pos, col, is_v ? 1u : 0u, pc.n_kv);
 	if (is_v)
 		VC[i] = w;
 	else

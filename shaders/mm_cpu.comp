@@ -23,6 +23,7 @@ layout(binding = 5) readonly buffer FB { float FACT[]; };
 layout(binding = 6) buffer KB { uint KC[]; };
 layout(binding = 7) buffer VB { uint VC[]; };
 layout(binding = 8) uniform SB { duet_step_ubo step; };
+layout(binding = 13) readonly buffer PTB { uint PT[]; }; // KV pages (kvaddr.glsl)
 layout(push_constant) uniform PC { duet_pc_mm pc; };
 
 uvec4 wfetch(uint texel) { return texelFetch(W, int(texel)); }
@@ -32,6 +33,7 @@ float xfetch(uint i) { return X4[i >> 2][i & 3u]; }
 uint tok_x(uint t) { return 0; }
 
 #include "wtypes.glsl"
+#include "kvaddr.glsl"
 #include "epilogue.glsl"
 #define TAIL_IN(i) Y[pc.y_off + (i)]
 #include "tail.glsl"

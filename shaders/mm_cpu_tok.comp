@@ -27,6 +27,7 @@ layout(binding = 5) readonly buffer FB { float FACT[]; };
 layout(binding = 6) buffer KB { uint KC[]; };
 layout(binding = 7) buffer VB { uint VC[]; };
 layout(binding = 8) uniform SB { duet_step_ubo step; };
+layout(binding = 13) readonly buffer PTB { uint PT[]; }; // KV pages (kvaddr.glsl)
 layout(binding = 9) uniform usamplerBuffer XT; // the activations again
 layout(push_constant) uniform PC { duet_pc_mm pc; };
 
@@ -35,6 +36,7 @@ vec4 xfetch4(uint i) { return uintBitsToFloat(texelFetch(XT, int(i >> 2))); }
 float xfetch(uint i) { return X[i]; }
 
 #include "wtypes.glsl"
+#include "kvaddr.glsl"
 #include "epilogue.glsl"
 
 uint n_tok, tok; // this invocation's first token

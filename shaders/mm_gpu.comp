@@ -25,6 +25,7 @@ layout(binding = 5) readonly buffer FB { float FACT[]; };
 layout(binding = 6) buffer KB { uint KC[]; };
 layout(binding = 7) buffer VB { uint VC[]; };
 layout(binding = 8) uniform SB { duet_step_ubo step; };
+layout(binding = 13) readonly buffer PTB { uint PT[]; }; // KV pages (kvaddr.glsl)
 layout(push_constant) uniform PC { duet_pc_mm pc; };
 
 uvec4 wfetch(uint texel) { return WQ[texel]; }
@@ -36,6 +37,7 @@ uint n_tok, t0; // this workgroup's first token
 uint tok_x(uint t) { return min(t0 + t, n_tok - 1) * pc.x_stride; }
 
 #include "wtypes.glsl"
+#include "kvaddr.glsl"
 #include "epilogue.glsl"
 #define TAIL_IN(i) Y[pc.y_off + (i)]
 #define TAIL_WG WG

@@ -433,28 +433,36 @@ static void intrude(void *user)
 
 /* A background context preempted by an interactive one (its pages swapped
  * out, or dropped and recomputed from its tokens) generates exactly what
- * it generates alone. */
-static void preempted_run(double swap_gbps, bool expect_swap)
+ * it generates alone, on backend be (Vulkan: the pool in the device's
+ * memory, attention and cache stores through the page table). */
+static void preempted_run_on(duet_backend be, int variant, double swap_gbps,
+			     bool expect_swap)
 {
 	duet_model *m;
 	cr_assert_eq(duet_model_load(ctx_model, NULL, &m), DUET_OK, "%s", duet_last_error());
+	duet_device *dev = NULL;
+	duet_device_options dopt = { .variant = variant };
+	if (be == DUET_BACKEND_VULKAN)
+		cr_assert_eq(duet_device_open(&dopt, &dev), DUET_OK, "%s", duet_last_error());
 	int32_t want[N_GEN], got[N_GEN];
 	float want_l[300], got_l[300];
-	duet_context_options alone = { .n_ctx = 64, .n_batch = 8, .backend = DUET_BACKEND_CPU };
+	duet_context_options alone = { .n_ctx = 64, .n_batch = 8, .backend = be,
+				       .device = dev };
 	duet_context *a;
-	cr_assert_eq(duet_context_create(m, &alone, &a), DUET_OK);
+	cr_assert_eq(duet_context_create(m, &alone, &a), DUET_OK, "%s", duet_last_error());
 	generate(a, want, want_l, -1, NULL, NULL);
 	duet_context_destroy(a);
 
 	/* 12 blocks of 8 positions; the intruder's 88-token prompt needs 11 */
 	duet_kv_pool_options po = { .pool_bytes = 12 * 6 * 1024, .page_bytes = 1024,
-				    .swap_gbps = swap_gbps };
+				    .swap_gbps = swap_gbps, .device = dev };
 	duet_kv_pool *pool;
 	cr_assert_eq(duet_kv_pool_create(&po, &pool), DUET_OK, "%s", duet_last_error());
 	duet_context_options co = alone;
 	co.kv_pool = pool;
 	co.priority = DUET_PRIORITY_BACKGROUND;
 	cr_assert_eq(duet_context_create(m, &co, &a), DUET_OK, "%s", duet_last_error());
+	cr_assert_eq(duet_context_backend(a), be);
 	intruder in = { m, pool, 88, DUET_OK };
 	generate(a, got, got_l, 15, intrude, &in);
 	duet_kv_stats st;
@@ -472,19 +480,44 @@ static void preempted_run(double swap_gbps, bool expect_swap)
 	duet_kv_pool_stats(pool, &st);
 	cr_assert_eq(st.pages_used, 0);
 	duet_kv_pool_destroy(pool);
+	if (dev) {
+		duet_device_info di;
+		duet_device_get_info(dev, &di);
+		cr_assert_eq(di.validation_errors, 0, "Vulkan validation errors");
+		duet_device_close(dev);
+	}
 	duet_model_destroy(m);
+}
+
+static void preempted_run(duet_backend be, double swap_gbps, bool expect_swap)
+{
+	preempted_run_on(be, 0, swap_gbps, expect_swap);
 }
 
 Test(kv, context_preempted_by_swap_gives_uninterrupted_output, .init = make_ctx_model,
      .timeout = 60)
 {
-	preempted_run(1000.0, true);
+	preempted_run(DUET_BACKEND_CPU, 1000.0, true);
 }
 
 Test(kv, context_preempted_by_recompute_gives_uninterrupted_output,
      .init = make_ctx_model, .timeout = 60)
 {
-	preempted_run(1e-9, false);
+	preempted_run(DUET_BACKEND_CPU, 1e-9, false);
+}
+
+Test(kv, vulkan_context_preempted_by_swap_gives_uninterrupted_output,
+     .init = make_ctx_model, .timeout = 120)
+{
+	need_vulkan();
+	preempted_run(DUET_BACKEND_VULKAN, 1000.0, true);
+}
+
+Test(kv, vulkan_context_preempted_by_recompute_gives_uninterrupted_output,
+     .init = make_ctx_model, .timeout = 120)
+{
+	need_vulkan();
+	preempted_run(DUET_BACKEND_VULKAN, 1e-9, false);
 }
 
 /* A request no pool could hold fails with NOMEM; equal priority gets
@@ -525,7 +558,18 @@ Test(kv, context_exhaustion_leaves_others_intact, .init = make_ctx_model, .timeo
 	duet_model_destroy(m);
 }
 
-Test(kv, vulkan_contexts_do_not_take_a_pool_yet, .init = make_ctx_model)
+/* The kernels meant for real GPUs (attn_gpu, mm_gpu) through pages too. */
+Test(kv, vulkan_gpu_kernels_preempted_give_uninterrupted_output,
+     .init = make_ctx_model, .timeout = 120)
+{
+	need_vulkan();
+	preempted_run_on(DUET_BACKEND_VULKAN, 2, 1000.0, true);
+	preempted_run_on(DUET_BACKEND_VULKAN, 2, 1e-9, false);
+}
+
+/* A pool in host memory serves CPU contexts only: Vulkan is refused with
+ * the reason, auto picks the CPU. */
+Test(kv, host_pools_serve_cpu_contexts, .init = make_ctx_model)
 {
 	duet_model *m;
 	cr_assert_eq(duet_model_load(ctx_model, NULL, &m), DUET_OK);
@@ -535,7 +579,7 @@ Test(kv, vulkan_contexts_do_not_take_a_pool_yet, .init = make_ctx_model)
 	duet_context_options co = { .n_ctx = 32, .backend = DUET_BACKEND_VULKAN, .kv_pool = pool };
 	duet_context *c;
 	cr_assert_eq(duet_context_create(m, &co, &c), DUET_E_UNSUPPORTED);
-	cr_assert(strstr(duet_last_error(), "not paged yet"), "%s", duet_last_error());
+	cr_assert(strstr(duet_last_error(), "give the pool a device"), "%s", duet_last_error());
 	co.backend = DUET_BACKEND_AUTO;
 	cr_assert_eq(duet_context_create(m, &co, &c), DUET_OK, "%s", duet_last_error());
 	cr_assert_eq(duet_context_backend(c), DUET_BACKEND_CPU);

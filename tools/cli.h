@@ -65,6 +65,7 @@ typedef struct cli_backend {
 	bool profile;         /* set by bench --profile */
 	duet_model_options mo; /* --mem-budget, --io */
 	bool quiet;            /* --quiet: no progress bar */
+	uint64_t kv_pool_bytes; /* --kv-pool: the cache in a pool of this size */
 } cli_backend;
 
 /* Usage lines for the options above. */
@@ -76,13 +77,14 @@ extern const char cli_backend_usage[];
 int cli_backend_option(const char *cmd, int argc, char **argv, int *i,
 		       cli_backend *b);
 
-/* Opens the device (unless cpu) and the context; reports errors and
- * returns CLI_OK or the exit code. With auto and no usable device the
- * context runs on the CPU. */
+/* Opens the device (unless cpu), the KV pool (--kv-pool: on that device,
+ * in co->kv_pool) and the context; reports errors and returns CLI_OK or
+ * the exit code. With auto and no usable device the context runs on the
+ * CPU. One such context per process. */
 int cli_context(const char *cmd, duet_model *m, const cli_backend *b,
 		duet_context_options *co, duet_device **dev, duet_context **ctx);
 
-/* Destroys ctx and closes dev; turns validation errors into a failure.
+/* Destroys ctx, the KV pool and dev; turns validation errors into a failure.
  * Returns the exit code (rc unless validation failed). */
 int cli_context_close(const char *cmd, duet_context *ctx, duet_device *dev,
 		      int rc);

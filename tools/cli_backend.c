@@ -18,11 +18,16 @@ const char cli_backend_usage[] =
 	"  --validate              run with the Khronos validation layer\n"
 	"  --mem-budget B          bytes the weights may use (123M, 4G, 50%);\n"
 	"                          layers beyond it are read from the file on\n"
-	"                          every pass (CPU backend)\n"
+	"                          every pass\n"
+	"  --kv-pool B             the KV cache in pages of a shared pool of B\n"
+	"                          bytes (K/M/G), on the Vulkan device in use\n"
 	"  --io R                  reader for those layers: uring, aio, pread\n"
 	"                          or mmap (default: the first that works)\n"
 	"  --quiet                 no progress bar while weights load (it is\n"
 	"                          drawn only when stderr is a terminal)\n";
+
+/* The --kv-pool pool of the process's context (cli_context). */
+static duet_kv_pool *cli_pool;
 
 int cli_backend_option(const char *cmd, int argc, char **argv, int *i,
 		       cli_backend *b)
@@ -38,10 +43,17 @@ int cli_backend_option(const char *cmd, int argc, char **argv, int *i,
 	}
 	if (!cli_is(a, "--backend", NULL) && !cli_is(a, "--device", NULL) &&
 	    !cli_is(a, "--kernels", NULL) && !cli_is(a, "--mem-budget", NULL) &&
-	    !cli_is(a, "--io", NULL))
+	    !cli_is(a, "--io", NULL) && !cli_is(a, "--kv-pool", NULL))
 		return 0;
 	if (!cli_value(cmd, argc, argv, i, &v))
 		return -1;
+	if (cli_is(a, "--kv-pool", NULL)) {
+		uint32_t pct;
+		if (duet_weights_parse_budget(v, &b->kv_pool_bytes, &pct) && !pct)
+			return 1;
+		cli_error(cmd, CLI_USAGE, "bad --kv-pool '%s' (bytes, with K, M or G)", v);
+		return -1;
+	}
 	if (cli_is(a, "--io", NULL)) {
 		duet_io_kind k;
 		if (!duet_io_kind_parse(v, &k) || k == DUET_IO_AUTO) {
@@ -138,6 +150,16 @@ int cli_context(const char *cmd, duet_model *m, const cli_backend *b,
 	}
 	co->backend = *dev ? b->backend : DUET_BACKEND_CPU;
 	co->device = *dev;
+	if (b->kv_pool_bytes) {
+		duet_kv_pool_options po = { .pool_bytes = b->kv_pool_bytes, .device = *dev };
+		s = duet_kv_pool_create(&po, &cli_pool);
+		if (s != DUET_OK) {
+			duet_device_close(*dev);
+			*dev = NULL;
+			return cli_fail(cmd, s);
+		}
+		co->kv_pool = cli_pool;
+	}
 	bar_state bs = { duet_now_s(), 0, false };
 	if (!b->quiet && isatty(2)) {
 		co->progress = progress_bar;
@@ -146,6 +168,8 @@ int cli_context(const char *cmd, duet_model *m, const cli_backend *b,
 	s = duet_context_create(m, co, ctx);
 	co->progress = NULL; /* bs ends here */
 	if (s != DUET_OK) {
+		duet_kv_pool_destroy(cli_pool);
+		cli_pool = NULL;
 		duet_device_close(*dev);
 		*dev = NULL;
 		return cli_fail(cmd, s);
@@ -157,6 +181,8 @@ int cli_context_close(const char *cmd, duet_context *ctx, duet_device *dev,
 		      int rc)
 {
 	duet_context_destroy(ctx);
+	duet_kv_pool_destroy(cli_pool);
+	cli_pool = NULL;
 	if (dev) {
 		duet_device_info info;
 		duet_device_get_info(dev, &info);

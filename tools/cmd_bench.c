@@ -18,9 +18,6 @@ static const char usage_text[] =
 	"  -r, --repetitions N     runs of each test (default 5)\n"
 	"  -b, --batch-size N      prompt tokens per forward pass (default 64)\n"
 	"  -t, --threads N         CPU threads (cpu backend)\n"
-	"  --kv-pool BYTES         the cache in pages of a shared KV pool of\n"
-	"                          BYTES (K/M/G; CPU backend), its figures in\n"
-	"                          the output\n"
 	"  --json                  one JSON object on stdout\n"
 	"  --profile               per-kernel GPU time of one pp and one tg run\n"
 	"  --trace FILE            write those kernels as a Chrome trace (Perfetto)\n";
@@ -31,7 +28,6 @@ typedef struct bench_opts {
 	bool json;
 	cli_backend be;
 	duet_context_options co;
-	uint64_t kv_pool_bytes; /* 0: no pool */
 } bench_opts;
 
 static bool parse(int argc, char **argv, bench_opts *o, int *rc)
@@ -74,12 +70,7 @@ static bool parse(int argc, char **argv, bench_opts *o, int *rc)
 			ok = cli_u32(CMD, a, v, 1, 1u << 16, &o->co.n_batch);
 		else if (cli_is(a, "-t", "--threads"))
 			ok = cli_u32(CMD, a, v, 1, 256, &o->co.n_threads);
-		else if (cli_is(a, "--kv-pool", NULL)) {
-			uint32_t pct;
-			ok = duet_weights_parse_budget(v, &o->kv_pool_bytes, &pct) && !pct;
-			if (!ok)
-				cli_error(CMD, CLI_USAGE, "--kv-pool %s: give bytes (K/M/G)", v);
-		}
+
 		else {
 			cli_error(CMD, CLI_USAGE, "unknown option '%s' (see duet bench "
 				  "--help)", a);
@@ -351,7 +342,7 @@ static void print_json(const bench_opts *o, duet_model *m, duet_context *c,
 		duet_kv_pool_stats(o->co.kv_pool, &k);
 		printf("{\"pool_bytes\": %llu, \"page_bytes\": %llu, \"pages_total\": %u, "
 		       "\"pages_used\": %u, \"pages_free\": %u, \"pages_shared\": %u, "
-		       "\"waste_pct\": ", (unsigned long long)o->kv_pool_bytes,
+		       "\"waste_pct\": ", (unsigned long long)o->be.kv_pool_bytes,
 		       (unsigned long long)k.page_bytes, k.pages_total, k.pages_used,
 		       k.pages_free, k.pages_shared);
 		json_num(stdout, k.waste_pct);
@@ -406,13 +397,7 @@ int cmd_bench(int argc, char **argv)
 		return cli_fail(CMD, s);
 	duet_device *dev;
 	duet_context *c;
-	duet_kv_pool_options po = { .pool_bytes = o.kv_pool_bytes };
-	if (o.kv_pool_bytes && (s = duet_kv_pool_create(&po, &o.co.kv_pool)) != DUET_OK) {
-		duet_model_destroy(m);
-		return cli_fail(CMD, s);
-	}
 	if ((rc = cli_context(CMD, m, &o.be, &o.co, &dev, &c)) != CLI_OK) {
-		duet_kv_pool_destroy(o.co.kv_pool);
 		duet_model_destroy(m);
 		return rc;
 	}
@@ -440,7 +425,6 @@ int cmd_bench(int argc, char **argv)
 	free(r.prof_pp.k);
 	free(r.prof_tg.k);
 	rc = cli_context_close(CMD, c, dev, rc);
-	duet_kv_pool_destroy(o.co.kv_pool);
 	duet_model_destroy(m);
 	return rc;
 }

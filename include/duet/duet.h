@@ -286,10 +286,16 @@ typedef struct duet_kv_pool_options {
 	double swap_gbps;     /* copy bandwidth of the swap-or-recompute
 			       * choice; 0: 8 */
 	bool virtual_pages;   /* count pages without memory (simulation) */
+	duet_device *device;  /* pages in this device's host-visible memory,
+			       * for its Vulkan contexts (borrowed; it must
+			       * outlive the pool); NULL: host memory, CPU
+			       * contexts */
 } duet_kv_pool_options;
 
-/* Creates a pool of pool_bytes / page_bytes pages (host memory, zeroed,
- * unless virtual). DUET_E_INVAL (no page, page size), DUET_E_NOMEM. */
+/* Creates a pool of pool_bytes / page_bytes pages (zeroed, unless
+ * virtual). DUET_E_INVAL (no page, page size), DUET_E_NOMEM,
+ * DUET_E_UNSUPPORTED / DUET_E_DEVICE_NOMEM (on a device: more than one
+ * binding of it can reach, or its memory). */
 DUET_API duet_status duet_kv_pool_create(const duet_kv_pool_options *o,
 					 duet_kv_pool **out);
 
@@ -309,8 +315,10 @@ typedef struct duet_context_options {
 				 context opens its own when it uses Vulkan */
 	duet_progress_fn progress; /* NULL: none */
 	void *progress_user;
-	duet_kv_pool *kv_pool; /* cache pages from this pool (borrowed; CPU
-				* backend so far); NULL: a cache of its own */
+	duet_kv_pool *kv_pool; /* cache pages from this pool (borrowed): a pool
+				* on a device serves Vulkan contexts on it,
+				* one in host memory CPU contexts; NULL: a
+				* cache of its own */
 	duet_priority priority;  /* in the pool; 0: background */
 	uint32_t kv_min_tokens;  /* positions the pool guarantees it */
 } duet_context_options;

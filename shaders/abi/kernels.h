@@ -86,7 +86,10 @@ struct duet_pc_mm {
 	DUET_U32 has_factors;
 	DUET_F32 freq_scale;
 	DUET_F32 theta_scale; /* freq_base^(-2/n_rot) */
-	DUET_U32 kv_off;      /* u32 offset of this layer in the K/V caches */
+	DUET_U32 kv_off;      /* contiguous: u32 offset of this layer in the
+			       * K/V caches; paged: 2 x layer (kvaddr.glsl) */
+	DUET_U32 kv_tpp;      /* 0: contiguous; else positions per page */
+	DUET_U32 kv_page;     /* paged: streams | (u32 per page / 16) << 16 */
 	/* SWIGLU epilogue */
 	DUET_U32 n_ff;        /* gate rows = up rows */
 	DUET_STRUCT(duet_prep) tail; /* done by the last workgroup (decode) */
@@ -106,7 +109,9 @@ struct duet_pc_attn {
 	DUET_U32 n_head_kv;
 	DUET_U32 head_dim;
 	DUET_U32 n_embd_kv;   /* cache row length in halves */
-	DUET_U32 kv_off;      /* u32 offset of this layer in the caches */
+	DUET_U32 kv_off;      /* as in duet_pc_mm */
+	DUET_U32 kv_tpp;
+	DUET_U32 kv_page;
 	DUET_U32 q_stride;    /* floats per token of Q */
 	DUET_U32 o_stride;    /* floats per token of the output */
 	DUET_F32 scale;
