@@ -446,6 +446,26 @@ duet_status duet_context_eval_greedy(duet_context *c, const int32_t *tokens,
 	return eval(c, tokens, n, false, false, token);
 }
 
+duet_status duet_context_share_prefix(duet_context *c, duet_context *src,
+				      uint32_t n_tokens)
+{
+	if (!c->seq || !src->seq)
+		return DUET_ERR(DUET_E_UNSUPPORTED, "sharing a prefix needs contexts "
+				"in a KV pool");
+	if (c->model != src->model || c->n_past || n_tokens > src->n_past ||
+	    n_tokens > c->n_ctx)
+		return DUET_ERR(DUET_E_INVAL, "sharing %u positions of a context at "
+				"%u into one at %u (of the same model, empty)",
+				n_tokens, src->n_past, c->n_past);
+	duet_status s = duet_kv_seq_share(c->seq, src->seq, n_tokens);
+	if (s != DUET_OK)
+		return s;
+	/* positions the pool dropped from src are recomputed from these */
+	memcpy(c->hist, src->hist, n_tokens * sizeof *c->hist);
+	c->n_past = n_tokens;
+	return DUET_OK;
+}
+
 void duet_context_truncate(duet_context *c, uint32_t n_past)
 {
 	if (n_past < c->n_past)

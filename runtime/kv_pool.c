@@ -632,7 +632,7 @@ void duet_kv_seq_view(const duet_kv_seq *s, duet_kv_view *v)
 }
 
 bool duet_kv_pool_on_device(const duet_kv_pool *p, duet_device **dev,
-			    duet_vk_range *mem, uint32_t *page_bytes)
+			    struct duet_vk_range *mem, uint32_t *page_bytes)
 {
 	if (!p->dev)
 		return false;

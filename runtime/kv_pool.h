@@ -28,7 +28,8 @@
 #include <stdint.h>
 
 #include "duet/duet.h"
-#include "shim.h"
+
+struct duet_vk_range; /* driver-shim/shim.h */
 
 typedef struct duet_kv_seq duet_kv_seq;
 
@@ -117,7 +118,7 @@ void duet_kv_seq_view(const duet_kv_seq *s, duet_kv_view *v);
 /* When p's pages live on a Vulkan device: that device, the memory range
  * holding them (page i at offset i x page_bytes) and true. */
 bool duet_kv_pool_on_device(const duet_kv_pool *p, duet_device **dev,
-			    duet_vk_range *mem, uint32_t *page_bytes);
+			    struct duet_vk_range *mem, uint32_t *page_bytes);
 
 /* Sets the priority of s (sessions change class, e.g. to background). */
 void duet_kv_seq_set_prio(duet_kv_seq *s, duet_kv_prio prio);

@@ -587,3 +587,62 @@ Test(kv, host_pools_serve_cpu_contexts, .init = make_ctx_model)
 	duet_kv_pool_destroy(pool);
 	duet_model_destroy(m);
 }
+
+/* Two contexts start from a third's 20-position system prompt: pages
+ * shared, the partly filled one copied when each writes past the prompt;
+ * their logits equal those of contexts that evaluated everything alone. */
+Test(kv, contexts_share_a_prompt_prefix, .init = make_ctx_model, .timeout = 60)
+{
+	duet_model *m;
+	cr_assert_eq(duet_model_load(ctx_model, NULL, &m), DUET_OK, "%s", duet_last_error());
+	int32_t sys[20], tails[2][5] = { { 3, 1, 4, 1, 5 }, { 9, 2, 6, 5, 3 } };
+	for (int i = 0; i < 20; i++)
+		sys[i] = (int32_t)(10 + i * 11 % 280);
+	float want[2][300];
+	duet_context_options co = { .n_ctx = 64, .n_batch = 8, .backend = DUET_BACKEND_CPU };
+	for (int k = 0; k < 2; k++) {
+		duet_context *c;
+		const float *l;
+		cr_assert_eq(duet_context_create(m, &co, &c), DUET_OK);
+		cr_assert_eq(duet_context_eval(c, sys, 20, false, &l), DUET_OK);
+		cr_assert_eq(duet_context_eval(c, tails[k], 5, false, &l), DUET_OK);
+		memcpy(want[k], l, sizeof want[k]);
+		duet_context_destroy(c);
+	}
+	duet_kv_pool_options po = { .pool_bytes = 32 * 6 * 1024, .page_bytes = 1024 };
+	duet_kv_pool *pool;
+	cr_assert_eq(duet_kv_pool_create(&po, &pool), DUET_OK);
+	co.kv_pool = pool;
+	duet_context *s, *c[2], *plain;
+	const float *l;
+	cr_assert_eq(duet_context_create(m, &co, &s), DUET_OK);
+	cr_assert_eq(duet_context_eval(s, sys, 20, false, &l), DUET_OK);
+	duet_kv_stats st;
+	for (int k = 0; k < 2; k++) {
+		cr_assert_eq(duet_context_create(m, &co, &c[k]), DUET_OK);
+		cr_assert_eq(duet_context_share_prefix(c[k], s, 20), DUET_OK, "%s",
+			     duet_last_error());
+		cr_assert_eq(duet_context_n_past(c[k]), 20);
+	}
+	duet_kv_pool_stats(pool, &st);
+	cr_assert_eq(st.pages_used, 3 * 6, "three blocks, held three times");
+	cr_assert_eq(st.pages_shared, 3 * 6);
+	for (int k = 0; k < 2; k++) {
+		cr_assert_eq(duet_context_eval(c[k], tails[k], 5, false, &l), DUET_OK);
+		cr_assert(memcmp(l, want[k], sizeof want[k]) == 0, "context %d differs", k);
+	}
+	duet_kv_pool_stats(pool, &st);
+	cr_assert_eq(st.cow_copies, 2 * 6, "each copied the third block");
+	cr_assert_eq(duet_context_share_prefix(c[0], s, 4), DUET_E_INVAL, "not empty");
+	cr_assert_eq(duet_context_create(m, &(duet_context_options){ .n_ctx = 64 }, &plain),
+		     DUET_OK);
+	cr_assert_eq(duet_context_share_prefix(plain, s, 4), DUET_E_UNSUPPORTED);
+	duet_context_destroy(plain);
+	duet_context_destroy(s);
+	duet_context_destroy(c[0]);
+	duet_context_destroy(c[1]);
+	duet_kv_pool_stats(pool, &st);
+	cr_assert_eq(st.pages_used, 0);
+	duet_kv_pool_destroy(pool);
+	duet_model_destroy(m);
+}

@@ -355,6 +355,15 @@ DUET_API duet_status duet_context_eval_greedy(duet_context *c,
 					      const int32_t *tokens, uint32_t n,
 					      int32_t *token);
 
+/* Makes c, an empty context in the same KV pool as src and of the same
+ * model, start with src's first n_tokens positions (a shared system
+ * prompt): their pages are shared, and copied when either context writes
+ * into a shared page. Errors: DUET_E_INVAL (c not empty, another model or
+ * pool, n_tokens past src's), DUET_E_UNSUPPORTED (no pool), DUET_E_AGAIN
+ * (src's prefix is swapped out now). Not thread-safe with uses of c or src. */
+DUET_API duet_status duet_context_share_prefix(duet_context *c, duet_context *src,
+					       uint32_t n_tokens);
+
 /* Returns the executor the context runs on (never AUTO). Thread-safe. */
 DUET_API duet_backend duet_context_backend(const duet_context *c);
 
