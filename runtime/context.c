@@ -484,6 +484,11 @@ uint32_t duet_context_n_ctx(const duet_context *c)
 	return c->n_ctx;
 }
 
+duet_model *duet_context_model(const duet_context *c)
+{
+	return c->model;
+}
+
 duet_backend duet_context_backend(const duet_context *c)
 {
 	return c->backend;

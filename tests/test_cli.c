@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "json.h"
+#include "models.h"
 #include "proc.h"
 
 /* Runs duet with the NULL-terminated arguments; a signal fails the test. */
@@ -474,5 +475,91 @@ Test(cli, kv_sim_replays_the_chat_workload)
 	cr_assert(proc_run(argv, &r));
 	cr_assert_eq(r.exit_code, 1);
 	cr_assert(strstr(r.err, "kvsim-bad.workload:3: priority"), "%s", r.err);
+	proc_free(&r);
+}
+
+/* Runs `duet run ... --ids --temp 0` with extra arguments; returns stdout. */
+static char *greedy_ids(const char *m, const char *draft, const char *prompt,
+			const char *backend)
+{
+	char *argv[24];
+	int n = 0;
+	argv[n++] = (char *)duet_bin();
+	argv[n++] = "run";
+	argv[n++] = "-m";
+	argv[n++] = (char *)m;
+	if (draft) {
+		argv[n++] = "-md";
+		argv[n++] = (char *)draft;
+	}
+	char *rest[] = { "-p", (char *)prompt, "-n", "48", "--temp", "0", "--ids",
+			 "--ignore-eos", "--backend", (char *)backend, "--quiet", NULL };
+	for (int i = 0; rest[i]; i++)
+		argv[n++] = rest[i];
+	argv[n] = NULL;
+	proc_result r;
+	cr_assert(proc_run(argv, &r));
+	cr_assert_eq(r.exit_code, 0, "%s", r.err);
+	if (draft)
+		cr_assert(strstr(r.err, "target passes"), "%s", r.err);
+	char *out = r.out;
+	r.out = NULL;
+	proc_free(&r);
+	return out;
+}
+
+/* Greedy speculative decoding gives the target's greedy output token for
+ * token: the demo pair, and an oracle model with a draft of its own
+ * vocabulary (mkmodel --vocab), on the CPU and on Vulkan. */
+Test(cli, speculative_decoding_equals_the_target_alone, .timeout = 240)
+{
+	char llm[512], slm[512], oracle[512], draft[512];
+	snprintf(llm, sizeof llm, "%s/models/austen-llm-q8_0.gguf", DUET_SRC_DIR);
+	snprintf(slm, sizeof slm, "%s/models/austen-slm-q8_0.gguf", DUET_SRC_DIR);
+	snprintf(oracle, sizeof oracle, "%s/models/llama-spm-q8_0.gguf", oracle_dir());
+	snprintf(draft, sizeof draft, "%s/spec-draft-%d.gguf", test_tmpdir(), getpid());
+	char *mk[] = { (char *)duet_bin(), "mkmodel", "--arch", "llama", "--dim", "64",
+		       "--layers", "1", "--heads", "2", "--ff", "64", "--vocab", oracle,
+		       "--type", "f16", "--seed", "3", "-o", draft, NULL };
+	proc_result r;
+	cr_assert(proc_run(mk, &r));
+	cr_assert_eq(r.exit_code, 0, "%s", r.err);
+	proc_free(&r);
+	const char *backends[] = { "cpu", "vulkan" };
+	for (int b = 0; b < 2; b++) {
+		if (b == 1 && !vulkan_present()) {
+			cr_log_warn("no Vulkan device: speculative decoding checked on the CPU only");
+			break;
+		}
+		const char *pairs[2][2] = { { llm, slm }, { oracle, draft } };
+		for (int p = 0; p < 2; p++) {
+			char *want = greedy_ids(pairs[p][0], NULL, "It is a truth", backends[b]);
+			char *got = greedy_ids(pairs[p][0], pairs[p][1], "It is a truth", backends[b]);
+			cr_assert_str_eq(got, want, "%s, pair %d", backends[b], p);
+			free(want);
+			free(got);
+		}
+	}
+	remove(draft);
+}
+
+/* A draft of another vocabulary is refused, naming the difference. */
+Test(cli, speculative_decoding_needs_one_vocabulary, .init = make_small_model,
+     .fini = drop_small_model)
+{
+	char llm[512];
+	snprintf(llm, sizeof llm, "%s/models/austen-llm-q8_0.gguf", DUET_SRC_DIR);
+	char *argv[] = { (char *)duet_bin(), "run", "-m", llm, "-md", model, "-p", "It",
+			 "-n", "4", "--temp", "0", "--backend", "cpu", NULL };
+	proc_result r;
+	cr_assert(proc_run(argv, &r));
+	cr_assert_eq(r.exit_code, 1, "%s", r.err);
+	cr_assert(strstr(r.err, "vocabulary") || strstr(r.err, "differ"), "%s", r.err);
+	proc_free(&r);
+	char *sampled[] = { (char *)duet_bin(), "run", "-m", llm, "-md", llm, "-p", "It",
+			    "-n", "4", "--backend", "cpu", NULL };
+	cr_assert(proc_run(sampled, &r));
+	cr_assert_eq(r.exit_code, 2);
+	cr_assert(strstr(r.err, "--temp 0"), "%s", r.err);
 	proc_free(&r);
 }

@@ -40,10 +40,20 @@ static const char usage_text[] =
 	"  --ignore-eos            keep going after an end-of-generation token\n"
 	"  --ids                   print the generated ids on one line, space\n"
 	"                          separated, and nothing else on stdout\n"
-	"  --no-display-prompt     do not echo the prompt\n";
+	"  --no-display-prompt     do not echo the prompt\n"
+	"  -md, --model-draft FILE a small model of the same vocabulary that\n"
+	"                          drafts tokens for -m (also --draft)\n"
+	"  --mode M                with a draft: spec (default; greedy\n"
+	"                          speculative decoding, output identical to\n"
+	"                          -m alone at --temp 0) or llm (-m alone)\n"
+	"  --draft-max K           tokens drafted per round, at most (default\n"
+	"                          8, up to 16; adapts to the acceptance)\n";
 
 typedef struct run_opts {
-	const char *model, *tokens, *prompt, *file;
+	const char *model, *tokens, *prompt, *file, *draft;
+	bool spec;             /* --mode spec (with a draft) */
+	bool mode_given;
+	uint32_t draft_max;
 	cli_backend be;
 	const char *system, *user, *chat_template;
 	int32_t n_predict;
@@ -80,6 +90,17 @@ static bool parse(int argc, char **argv, run_opts *o, int *rc)
 		if (!cli_value(CMD, argc, argv, &i, &v))
 			goto usage;
 		if (cli_is(a, "-m", "--model")) o->model = v;
+		else if (cli_is(a, "-md", "--model-draft") || cli_is(a, "--draft", NULL))
+			o->draft = v;
+		else if (cli_is(a, "--mode", NULL)) {
+			ok = !strcmp(v, "spec") || !strcmp(v, "llm");
+			o->spec = !strcmp(v, "spec");
+			o->mode_given = true;
+			if (!ok)
+				cli_error(CMD, CLI_USAGE, "unknown --mode '%s' (spec or llm; "
+					  "cascade is not built yet)", v);
+		} else if (cli_is(a, "--draft-max", NULL))
+			ok = cli_u32(CMD, a, v, 1, 16, &o->draft_max);
 		else if (cli_is(a, "--tokens", NULL)) o->tokens = v;
 		else if (cli_is(a, "-p", "--prompt")) o->prompt = v;
 		else if (cli_is(a, "-f", "--file")) o->file = v;
@@ -121,6 +142,17 @@ static bool parse(int argc, char **argv, run_opts *o, int *rc)
 		cli_error(CMD, CLI_USAGE, "-m FILE is required");
 		goto usage;
 	}
+	if (o->draft && !o->mode_given)
+		o->spec = true;
+	if (o->spec && !o->draft) {
+		cli_error(CMD, CLI_USAGE, "--mode spec needs a draft model (-md FILE)");
+		goto usage;
+	}
+	if (o->draft && o->spec && o->sp.temperature > 0) {
+		cli_error(CMD, CLI_USAGE, "--mode spec decodes greedily so far: give "
+			  "--temp 0 (rejection sampling is not built yet)");
+		goto usage;
+	}
 	int sources = !!o->tokens + !!o->prompt + !!o->file;
 	if (o->chat ? (o->tokens || (o->user && (o->prompt || o->file)) ||
 		       (!o->user && !o->prompt && !o->file))
@@ -156,6 +188,51 @@ typedef struct gen {
 	duet_utf8_stream out;
 } gen;
 
+/* Prints one generated token; false when generation ends with it. */
+static bool emit(gen *g, int32_t tok, bool first)
+{
+	g->n_gen++;
+	if (g->o->ids)
+		printf(first ? "%d" : " %d", tok);
+	else if (!duet_model_token_is_eog(g->model, tok))
+		put_token(g->model, &g->out, tok);
+	fflush(stdout);
+	if (!g->o->ignore_eos && duet_model_token_is_eog(g->model, tok))
+		return false;
+	return g->o->n_predict < 0 || g->n_gen < (uint32_t)g->o->n_predict;
+}
+
+/* Greedy speculative decoding with the draft context: the target's own
+ * greedy tokens, several per target pass. */
+static duet_status generate_spec(gen *g, duet_context *dctx, const int32_t *prompt,
+				 uint32_t n_prompt, duet_spec_stats *st)
+{
+	int32_t tok, buf[17];
+	duet_spec *sp;
+	double t0 = duet_now_ms();
+	duet_status s = duet_spec_create(g->ctx, dctx, prompt, n_prompt, g->o->draft_max,
+					 &tok, &sp);
+	g->t_prompt = duet_now_ms() - t0;
+	if (s != DUET_OK)
+		return s;
+	bool more = g->o->n_predict != 0 && emit(g, tok, true);
+	while (more && duet_context_n_past(g->ctx) < duet_context_n_ctx(g->ctx)) {
+		uint32_t cap = 17, n;
+		if (g->o->n_predict >= 0 && (uint32_t)g->o->n_predict - g->n_gen < cap)
+			cap = (uint32_t)g->o->n_predict - g->n_gen;
+		t0 = duet_now_ms();
+		s = duet_spec_step(sp, buf, cap, &n);
+		g->t_gen += duet_now_ms() - t0;
+		for (uint32_t i = 0; s == DUET_OK && i < n && more; i++)
+			more = emit(g, buf[i], false);
+		if (s != DUET_OK)
+			break;
+	}
+	duet_spec_get_stats(sp, st);
+	duet_spec_destroy(sp);
+	return s;
+}
+
 /* Samples, prints and feeds back tokens until -n, end of generation or a
  * full context. */
 static duet_status generate(gen *g, const float *logits)
@@ -167,18 +244,9 @@ static duet_status generate(gen *g, const float *logits)
 		if (s != DUET_OK)
 			return s;
 		duet_sampler_accept(g->smp, tok);
-		g->n_gen++;
-		if (g->o->ids)
-			printf(first ? "%d" : " %d", tok);
-		else if (!duet_model_token_is_eog(g->model, tok))
-			put_token(g->model, &g->out, tok);
-		fflush(stdout);
+		bool more = emit(g, tok, first);
 		first = false;
-		if (!g->o->ignore_eos && duet_model_token_is_eog(g->model, tok))
-			break;
-		if (duet_context_n_past(g->ctx) == duet_context_n_ctx(g->ctx))
-			break;
-		if (g->o->n_predict >= 0 && g->n_gen == (uint32_t)g->o->n_predict)
+		if (!more || duet_context_n_past(g->ctx) == duet_context_n_ctx(g->ctx))
 			break;
 		double t0 = duet_now_ms();
 		s = duet_context_eval(g->ctx, &tok, 1, false, &logits);
@@ -201,6 +269,21 @@ static int run(const run_opts *o, duet_model *m, const int32_t *prompt,
 	if (rc != CLI_OK)
 		return rc;
 	duet_status s = duet_sampler_create(&o->sp, &g.smp);
+	duet_model *dm = NULL;
+	duet_context *dctx = NULL;
+	duet_spec_stats sst = { 0 };
+	if (s == DUET_OK && o->draft && o->spec) {
+		/* the draft on the same executor and device */
+		duet_context_options dco = co;
+		dco.backend = duet_context_backend(g.ctx);
+		dco.device = dev;
+		dco.kv_pool = NULL;
+		s = duet_model_load(o->draft, &o->be.mo, &dm);
+		if (s == DUET_OK)
+			s = duet_models_check_pair(m, dm);
+		if (s == DUET_OK)
+			s = duet_context_create(dm, &dco, &dctx);
+	}
 	if (s != DUET_OK)
 		goto out;
 	for (uint32_t i = 0; i < n_prompt; i++)
@@ -211,11 +294,15 @@ static int run(const run_opts *o, duet_model *m, const int32_t *prompt,
 	else if (!o->ids && !o->no_prompt && !o->chat)
 		fputs(o->prompt ? o->prompt : "", stdout);
 	const float *logits;
-	double t0 = duet_now_ms();
-	s = duet_context_eval(g.ctx, prompt, n_prompt, false, &logits);
-	g.t_prompt = duet_now_ms() - t0;
-	if (s == DUET_OK)
-		s = generate(&g, logits);
+	if (dctx) {
+		s = generate_spec(&g, dctx, prompt, n_prompt, &sst);
+	} else {
+		double t0 = duet_now_ms();
+		s = duet_context_eval(g.ctx, prompt, n_prompt, false, &logits);
+		g.t_prompt = duet_now_ms() - t0;
+		if (s == DUET_OK)
+			s = generate(&g, logits);
+	}
 	char tail[4];
 	fwrite(tail, 1, duet_utf8_stream_flush(&g.out, tail), stdout);
 	putchar('\n');
@@ -232,7 +319,16 @@ static int run(const run_opts *o, duet_model *m, const int32_t *prompt,
 			g.n_gen > 1 ? (g.n_gen - 1) / (g.t_gen / 1e3) : 0.0,
 			(unsigned long long)o->sp.seed,
 			cli_backend_desc(g.ctx, desc, sizeof desc));
+	if (s == DUET_OK && dctx)
+		fprintf(stderr, "duet run: spec: %llu of %llu drafted tokens accepted "
+			"(%.1f%%), %llu tokens in %llu target passes (%.2f per pass)\n",
+			(unsigned long long)sst.accepted, (unsigned long long)sst.drafted,
+			sst.drafted ? 100.0 * (double)sst.accepted / (double)sst.drafted : 0.0,
+			(unsigned long long)sst.tokens, (unsigned long long)sst.llm_passes,
+			sst.llm_passes ? (double)sst.tokens / (double)sst.llm_passes : 0.0);
 out:
+	duet_context_destroy(dctx);
+	duet_model_destroy(dm);
 	duet_sampler_destroy(g.smp);
 	return cli_context_close(CMD, g.ctx, dev,
 				 s == DUET_OK ? CLI_OK : cli_fail(CMD, s));

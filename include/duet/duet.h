@@ -364,6 +364,52 @@ DUET_API duet_status duet_context_eval_greedy(duet_context *c,
 DUET_API duet_status duet_context_share_prefix(duet_context *c, duet_context *src,
 					       uint32_t n_tokens);
 
+/* Returns the model of c. Thread-safe. */
+DUET_API duet_model *duet_context_model(const duet_context *c);
+
+/* ---- SLM+LLM: speculative decoding ----------------------------------------- */
+
+/* DUET_OK when draft can draft for target: the same tokens (texts and
+ * end-of-generation marks) and special ids; else DUET_E_INVAL naming the
+ * first difference. Thread-safe. */
+DUET_API duet_status duet_models_check_pair(const duet_model *target,
+					    const duet_model *draft);
+
+/* Greedy speculative decoding: the draft context proposes tokens, the
+ * target checks them in one batched pass and keeps the prefix it agrees
+ * with plus its own next token, so the output is the target's greedy
+ * output token for token, in fewer target passes. */
+typedef struct duet_spec duet_spec;
+
+typedef struct duet_spec_stats {
+	uint64_t drafted;    /* tokens the draft proposed */
+	uint64_t accepted;   /* of them, kept */
+	uint64_t llm_passes; /* target passes, the prompt's included */
+	uint64_t tokens;     /* tokens produced */
+	uint32_t k;          /* draft length now (it adapts) */
+} duet_spec_stats;
+
+/* Evaluates prompt (n tokens) in tgt and dft (empty contexts of the target
+ * and the draft model, checked with duet_models_check_pair) and returns the
+ * target's first token in *first. Drafts of up to k tokens (0: 8, at most
+ * 16), starting at 4 and adapting to how many are accepted. The contexts
+ * must outlive *out and are used only through it until it is destroyed.
+ * Errors: those of the check and of duet_context_eval. */
+DUET_API duet_status duet_spec_create(duet_context *tgt, duet_context *dft,
+				      const int32_t *prompt, uint32_t n, uint32_t k,
+				      int32_t *first, duet_spec **out);
+
+/* Produces the next 1 .. k + 1 tokens of the target's greedy output into
+ * out (room for cap >= 1), their count in *n_out. DUET_E_RANGE when the
+ * target context is full. Not thread-safe. */
+DUET_API duet_status duet_spec_step(duet_spec *sp, int32_t *out, uint32_t cap,
+				    uint32_t *n_out);
+
+DUET_API void duet_spec_get_stats(const duet_spec *sp, duet_spec_stats *st);
+
+/* Frees sp (not the contexts). NULL: no-op. */
+DUET_API void duet_spec_destroy(duet_spec *sp);
+
 /* Returns the executor the context runs on (never AUTO). Thread-safe. */
 DUET_API duet_backend duet_context_backend(const duet_context *c);
 

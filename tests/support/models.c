@@ -86,11 +86,18 @@ void edit_model(const char *src, const char *dst, const model_edit *e)
 	duet_gguf_destroy(g);
 }
 
-void need_vulkan(void)
+bool vulkan_present(void)
 {
 	duet_device *d;
 	duet_device_options o = { .cache_dir = "" };
 	if (duet_device_open(&o, &d) != DUET_OK)
-		cr_skip_test("no Vulkan device: %s", duet_last_error());
+		return false;
 	duet_device_close(d);
+	return true;
+}
+
+void need_vulkan(void)
+{
+	if (!vulkan_present())
+		cr_skip_test("no Vulkan device: %s", duet_last_error());
 }

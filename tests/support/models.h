@@ -35,4 +35,8 @@ void edit_model(const char *src, const char *dst, const model_edit *e);
  * machine has no usable Vulkan device. */
 void need_vulkan(void);
 
+/* Whether a usable Vulkan device exists (for tests that check the CPU
+ * either way and say so when Vulkan is missing). */
+bool vulkan_present(void);
+
 #endif
