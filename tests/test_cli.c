@@ -563,3 +563,32 @@ Test(cli, speculative_decoding_needs_one_vocabulary, .init = make_small_model,
 	cr_assert(strstr(r.err, "--temp 0"), "%s", r.err);
 	proc_free(&r);
 }
+
+/* bench --mode spec reports the figures of issue 8 measured in one run. */
+Test(cli, bench_spec_reports_acceptance_and_the_target_alone, .timeout = 120)
+{
+	char llm[512], slm[512];
+	snprintf(llm, sizeof llm, "%s/models/austen-llm-q8_0.gguf", DUET_SRC_DIR);
+	snprintf(slm, sizeof slm, "%s/models/austen-slm-q8_0.gguf", DUET_SRC_DIR);
+	char *argv[] = { (char *)duet_bin(), "bench", "-m", llm, "-md", slm, "--mode", "spec",
+			 "-p", "8", "-n", "24", "-r", "2", "--backend", "cpu", "--json", NULL };
+	proc_result r;
+	cr_assert(proc_run(argv, &r));
+	cr_assert_eq(r.exit_code, 0, "%s", r.err);
+	json *j = json_parse(r.out);
+	cr_assert_not_null(j, "%s", r.out);
+	cr_assert_str_eq(json_get(j, "mode")->str, "spec");
+	const char *num[] = { "tg_tps", "llm_alone_tg_tps", "speedup", "accept_rate",
+			      "tokens_per_llm_pass", "slm_token_share" };
+	for (int i = 0; i < 6; i++) {
+		const json *v = json_get(j, num[i]);
+		cr_assert(v && v->kind == JSON_NUM, "%s missing: %s", num[i], r.out);
+	}
+	cr_assert_gt(json_get(j, "tg_tps")->num, 0);
+	cr_assert_gt(json_get(j, "llm_alone_tg_tps")->num, 0);
+	double acc = json_get(j, "accept_rate")->num, tpp = json_get(j, "tokens_per_llm_pass")->num;
+	cr_assert(acc >= 0 && acc <= 1, "%f", acc);
+	cr_assert(tpp >= 1, "%f", tpp);
+	json_free(j);
+	proc_free(&r);
+}

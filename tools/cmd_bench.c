@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "weights.h"
 #include "clock.h"
+#include "error.h"
 
 #define CMD "bench"
 
@@ -18,6 +19,12 @@ static const char usage_text[] =
 	"  -r, --repetitions N     runs of each test (default 5)\n"
 	"  -b, --batch-size N      prompt tokens per forward pass (default 64)\n"
 	"  -t, --threads N         CPU threads (cpu backend)\n"
+	"  -md, --model-draft FILE with --mode spec: a draft model; tg is then\n"
+	"                          greedy speculative decoding of --text, beside\n"
+	"                          -m alone on the same text (llm_alone_tg_tps)\n"
+	"  --mode M                llm (default) or spec\n"
+	"  --text TEXT             prompt of the spec test (default: an Austen\n"
+	"                          opening)\n"
 	"  --json                  one JSON object on stdout\n"
 	"  --profile               per-kernel GPU time of one pp and one tg run\n"
 	"  --trace FILE            write those kernels as a Chrome trace (Perfetto)\n";
@@ -28,6 +35,8 @@ typedef struct bench_opts {
 	bool json;
 	cli_backend be;
 	duet_context_options co;
+	const char *draft, *text;
+	bool spec;
 } bench_opts;
 
 static bool parse(int argc, char **argv, bench_opts *o, int *rc)
@@ -58,6 +67,17 @@ static bool parse(int argc, char **argv, bench_opts *o, int *rc)
 			goto usage;
 		if (cli_is(a, "-m", "--model"))
 			o->model = v;
+		else if (cli_is(a, "-md", "--model-draft") || cli_is(a, "--draft", NULL))
+			o->draft = v;
+		else if (cli_is(a, "--text", NULL))
+			o->text = v;
+		else if (cli_is(a, "--mode", NULL)) {
+			ok = !strcmp(v, "spec") || !strcmp(v, "llm");
+			o->spec = !strcmp(v, "spec");
+			if (!ok)
+				cli_error(CMD, CLI_USAGE, "unknown --mode '%s' (llm or spec; "
+					  "cascade is not built yet)", v);
+		}
 		else if (cli_is(a, "--trace", NULL))
 			o->trace = v, o->be.profile = true;
 		else if (cli_is(a, "-p", "--n-prompt"))
@@ -81,6 +101,14 @@ static bool parse(int argc, char **argv, bench_opts *o, int *rc)
 	}
 	if (!o->model) {
 		cli_error(CMD, CLI_USAGE, "-m FILE is required");
+		goto usage;
+	}
+	if (o->spec != !!o->draft) {
+		cli_error(CMD, CLI_USAGE, "--mode spec and -md FILE go together");
+		goto usage;
+	}
+	if (o->spec && o->n_gen < 2) {
+		cli_error(CMD, CLI_USAGE, "--mode spec needs -n 2 or more");
 		goto usage;
 	}
 	if (o->n_prompt == 0 && o->n_gen == 0) {
@@ -219,6 +247,8 @@ static int write_trace(const char *path, const profile *pp, const profile *tg)
 
 typedef struct result {
 	stats pp, tg;
+	stats spec_tg, alone_tg;   /* --mode spec, on --text */
+	duet_spec_stats spec;      /* summed over the runs */
 	double load_ms, first_pp_ms, first_tg_ms;
 	double tg_s, arbiter_tg_s; /* generation time, the arbiter's share */
 	profile prof_pp, prof_tg;
@@ -270,6 +300,64 @@ static duet_status measure(const bench_opts *o, duet_context *c, uint32_t n_voca
 	return s;
 }
 
+/* --mode spec: per run, the target alone then speculative decoding, both
+ * greedy over the same text prompt, n_gen tokens; tokens/s after the
+ * first token (the prompt pass is not counted, as in tg). */
+static duet_status measure_spec(const bench_opts *o, duet_context *c, duet_context *d,
+				result *r)
+{
+	const char *text = o->text ? o->text : "It is a truth universally acknowledged, "
+					       "that a single man in possession of a good "
+					       "fortune, must be in want of a wife.";
+	int32_t prompt[512], buf[17];
+	size_t n_prompt;
+	duet_status s = duet_tokenize(duet_context_model(c), text, strlen(text), true,
+				      false, prompt, 512, &n_prompt);
+	double *alone = calloc(o->reps + 1, sizeof *alone);
+	double *spec = calloc(o->reps + 1, sizeof *spec);
+	if (s == DUET_OK && (!alone || !spec))
+		s = DUET_ERR(DUET_E_NOMEM, "out of memory");
+	/* run 0 warms up (pipelines of the draft and the verification batch) */
+	for (uint32_t run = 0; s == DUET_OK && run <= o->reps; run++) {
+		int32_t tok;
+		duet_context_truncate(c, 0);
+		s = duet_context_eval_greedy(c, prompt, (uint32_t)n_prompt, &tok);
+		double t0 = duet_now_s();
+		for (uint32_t i = 1; s == DUET_OK && i < o->n_gen; i++)
+			s = duet_context_eval_greedy(c, &tok, 1, &tok);
+		alone[run] = (o->n_gen - 1) / (duet_now_s() - t0);
+		duet_context_truncate(c, 0);
+		duet_context_truncate(d, 0);
+		duet_spec *sp = NULL;
+		if (s == DUET_OK)
+			s = duet_spec_create(c, d, prompt, (uint32_t)n_prompt, 0, &tok, &sp);
+		uint32_t made = 1, n;
+		t0 = duet_now_s();
+		while (s == DUET_OK && made < o->n_gen) {
+			uint32_t cap = o->n_gen - made < 17 ? o->n_gen - made : 17;
+			s = duet_spec_step(sp, buf, cap, &n);
+			made += n;
+		}
+		spec[run] = (made - 1) / (duet_now_s() - t0);
+		if (sp && run > 0) {
+			duet_spec_stats st;
+			duet_spec_get_stats(sp, &st);
+			r->spec.drafted += st.drafted;
+			r->spec.accepted += st.accepted;
+			r->spec.llm_passes += st.llm_passes;
+			r->spec.tokens += st.tokens;
+		}
+		duet_spec_destroy(sp);
+	}
+	if (s == DUET_OK) {
+		r->alone_tg = summarize(alone + 1, o->reps);
+		r->spec_tg = summarize(spec + 1, o->reps);
+	}
+	free(alone);
+	free(spec);
+	return s;
+}
+
 /* Bytes read per second of the reader's busy time, in GB/s (0: none). */
 static double read_gbps(const duet_stream_stats *ss)
 {
@@ -304,12 +392,31 @@ static void print_json(const bench_opts *o, duet_model *m, duet_context *c,
 	json_num(stdout, r->pp.min);
 	printf(", \"pp_tps_max\": ");
 	json_num(stdout, r->pp.max);
+	const stats *tg = o->spec ? &r->spec_tg : &r->tg;
 	printf(", \"tg_tps\": ");
-	json_num(stdout, r->tg.median);
+	json_num(stdout, tg->median);
 	printf(", \"tg_tps_min\": ");
-	json_num(stdout, r->tg.min);
+	json_num(stdout, tg->min);
 	printf(", \"tg_tps_max\": ");
-	json_num(stdout, r->tg.max);
+	json_num(stdout, tg->max);
+	printf(", \"mode\": \"%s\"", o->spec ? "spec" : "llm");
+	if (o->spec) {
+		const duet_spec_stats *sp = &r->spec;
+		printf(", \"draft\": ");
+		json_str(stdout, o->draft, strlen(o->draft));
+		printf(", \"llm_alone_tg_tps\": ");
+		json_num(stdout, r->alone_tg.median);
+		printf(", \"speedup\": ");
+		json_num(stdout, r->alone_tg.median > 0 ? r->spec_tg.median / r->alone_tg.median : 0);
+		printf(", \"accept_rate\": ");
+		json_num(stdout, sp->drafted ? (double)sp->accepted / (double)sp->drafted : 0);
+		printf(", \"tokens_per_llm_pass\": ");
+		json_num(stdout, sp->llm_passes ? (double)sp->tokens / (double)sp->llm_passes : 0);
+		printf(", \"slm_token_share\": ");
+		json_num(stdout, sp->tokens ? (double)sp->accepted / (double)sp->tokens : 0);
+		printf(", \"random_tg_tps\": ");
+		json_num(stdout, r->tg.median);
+	}
 	printf(", \"load_ms\": %.1f, \"first_pp_ms\": %.1f, \"first_tg_ms\": %.1f",
 	       r->load_ms, r->first_pp_ms, r->first_tg_ms);
 	if (dev)
@@ -382,6 +489,13 @@ static void print_text(const bench_opts *o, duet_model *m, duet_context *c,
 	if (o->n_gen)
 		printf("tg%-5u %10.2f t/s  (min %.2f, max %.2f, %u runs)\n", o->n_gen,
 		       r->tg.median, r->tg.min, r->tg.max, o->reps);
+	if (o->spec)
+		printf("spec   %10.2f t/s against %.2f t/s alone on the same text: "
+		       "x%.2f; %.1f%% of drafts accepted, %.2f tokens per target pass\n",
+		       r->spec_tg.median, r->alone_tg.median,
+		       r->alone_tg.median > 0 ? r->spec_tg.median / r->alone_tg.median : 0,
+		       r->spec.drafted ? 100.0 * (double)r->spec.accepted / (double)r->spec.drafted : 0,
+		       r->spec.llm_passes ? (double)r->spec.tokens / (double)r->spec.llm_passes : 0);
 }
 
 int cmd_bench(int argc, char **argv)
@@ -404,7 +518,23 @@ int cmd_bench(int argc, char **argv)
 	result r = { .load_ms = duet_now_ms() - t0 };
 	duet_model_info mi;
 	duet_model_get_info(m, &mi);
-	s = measure(&o, c, mi.n_vocab, &r);
+	duet_model *dm = NULL;
+	duet_context *dctx = NULL;
+	if (o.spec) {
+		duet_context_options dco = o.co;
+		dco.backend = duet_context_backend(c);
+		dco.device = dev;
+		dco.kv_pool = NULL;
+		s = duet_model_load(o.draft, &o.be.mo, &dm);
+		if (s == DUET_OK)
+			s = duet_models_check_pair(m, dm);
+		if (s == DUET_OK)
+			s = duet_context_create(dm, &dco, &dctx);
+	}
+	if (s == DUET_OK)
+		s = measure(&o, c, mi.n_vocab, &r);
+	if (s == DUET_OK && o.spec)
+		s = measure_spec(&o, c, dctx, &r);
 	if (s != DUET_OK) {
 		rc = cli_fail(CMD, s);
 	} else {
@@ -424,6 +554,8 @@ int cmd_bench(int argc, char **argv)
 	}
 	free(r.prof_pp.k);
 	free(r.prof_tg.k);
+	duet_context_destroy(dctx);
+	duet_model_destroy(dm);
 	rc = cli_context_close(CMD, c, dev, rc);
 	duet_model_destroy(m);
 	return rc;
