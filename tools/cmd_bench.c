@@ -330,7 +330,7 @@ static duet_status measure_spec(const bench_opts *o, duet_context *c, duet_conte
 		duet_context_truncate(d, 0);
 		duet_spec *sp = NULL;
 		if (s == DUET_OK)
-			s = duet_spec_create(c, d, prompt, (uint32_t)n_prompt, 0, &tok, &sp);
+			s = duet_spec_create(c, d, prompt, (uint32_t)n_prompt, NULL, &tok, &sp);
 		uint32_t made = 1, n;
 		t0 = duet_now_s();
 		while (s == DUET_OK && made < o->n_gen) {

@@ -43,9 +43,12 @@ static const char usage_text[] =
 	"  --no-display-prompt     do not echo the prompt\n"
 	"  -md, --model-draft FILE a small model of the same vocabulary that\n"
 	"                          drafts tokens for -m (also --draft)\n"
-	"  --mode M                with a draft: spec (default; greedy\n"
-	"                          speculative decoding, output identical to\n"
-	"                          -m alone at --temp 0) or llm (-m alone)\n"
+	"  --mode M                with a draft: spec (default; speculative\n"
+	"                          decoding: at --temp 0 the output of -m alone,\n"
+	"                          token for token; above, tokens drawn from -m's\n"
+	"                          softmax(logits / temp) exactly, by rejection\n"
+	"                          sampling; top-k/p, min-p and penalties do not\n"
+	"                          apply) or llm (-m alone)\n"
 	"  --draft-max K           tokens drafted per round, at most (default\n"
 	"                          8, up to 16; adapts to the acceptance)\n";
 
@@ -148,11 +151,7 @@ static bool parse(int argc, char **argv, run_opts *o, int *rc)
 		cli_error(CMD, CLI_USAGE, "--mode spec needs a draft model (-md FILE)");
 		goto usage;
 	}
-	if (o->draft && o->spec && o->sp.temperature > 0) {
-		cli_error(CMD, CLI_USAGE, "--mode spec decodes greedily so far: give "
-			  "--temp 0 (rejection sampling is not built yet)");
-		goto usage;
-	}
+
 	int sources = !!o->tokens + !!o->prompt + !!o->file;
 	if (o->chat ? (o->tokens || (o->user && (o->prompt || o->file)) ||
 		       (!o->user && !o->prompt && !o->file))
@@ -210,8 +209,9 @@ static duet_status generate_spec(gen *g, duet_context *dctx, const int32_t *prom
 	int32_t tok, buf[17];
 	duet_spec *sp;
 	double t0 = duet_now_ms();
-	duet_status s = duet_spec_create(g->ctx, dctx, prompt, n_prompt, g->o->draft_max,
-					 &tok, &sp);
+	duet_spec_params prm = { .k = g->o->draft_max, .temperature = g->o->sp.temperature,
+				 .seed = g->o->sp.seed };
+	duet_status s = duet_spec_create(g->ctx, dctx, prompt, n_prompt, &prm, &tok, &sp);
 	g->t_prompt = duet_now_ms() - t0;
 	if (s != DUET_OK)
 		return s;

@@ -375,11 +375,21 @@ DUET_API duet_model *duet_context_model(const duet_context *c);
 DUET_API duet_status duet_models_check_pair(const duet_model *target,
 					    const duet_model *draft);
 
-/* Greedy speculative decoding: the draft context proposes tokens, the
- * target checks them in one batched pass and keeps the prefix it agrees
- * with plus its own next token, so the output is the target's greedy
- * output token for token, in fewer target passes. */
+/* Speculative decoding: the draft context proposes tokens, the target
+ * checks them in one batched pass. Greedy (temperature 0): it keeps the
+ * prefix it agrees with plus its own next token, so the output is the
+ * target's greedy output token for token, in fewer target passes. Sampled
+ * (temperature > 0): each draft token d drawn from the draft's q is kept
+ * with probability min(1, p(d) / q(d)), else the target's token is drawn
+ * from max(0, p - q) renormalised, so every token follows the target's
+ * distribution p = softmax(logits / temperature) exactly. */
 typedef struct duet_spec duet_spec;
+
+typedef struct duet_spec_params {
+	uint32_t k;        /* most tokens drafted per round (0: 8, at most 16) */
+	float temperature; /* 0: greedy */
+	uint64_t seed;     /* sampled: the random stream */
+} duet_spec_params;
 
 typedef struct duet_spec_stats {
 	uint64_t drafted;    /* tokens the draft proposed */
@@ -391,15 +401,16 @@ typedef struct duet_spec_stats {
 
 /* Evaluates prompt (n tokens) in tgt and dft (empty contexts of the target
  * and the draft model, checked with duet_models_check_pair) and returns the
- * target's first token in *first. Drafts of up to k tokens (0: 8, at most
- * 16), starting at 4 and adapting to how many are accepted. The contexts
- * must outlive *out and are used only through it until it is destroyed.
- * Errors: those of the check and of duet_context_eval. */
+ * target's first token in *first. Drafts of up to p->k tokens (NULL p:
+ * greedy, k 8), starting at 4 and adapting to how many are accepted. The
+ * contexts must outlive *out and are used only through it until it is
+ * destroyed. Errors: those of the check and of duet_context_eval. */
 DUET_API duet_status duet_spec_create(duet_context *tgt, duet_context *dft,
-				      const int32_t *prompt, uint32_t n, uint32_t k,
-				      int32_t *first, duet_spec **out);
+				      const int32_t *prompt, uint32_t n,
+				      const duet_spec_params *p, int32_t *first,
+				      duet_spec **out);
 
-/* Produces the next 1 .. k + 1 tokens of the target's greedy output into
+/* Produces the next 1 .. k + 1 tokens of the target's output into
  * out (room for cap >= 1), their count in *n_out. DUET_E_RANGE when the
  * target context is full. Not thread-safe. */
 DUET_API duet_status duet_spec_step(duet_spec *sp, int32_t *out, uint32_t cap,
