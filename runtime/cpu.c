@@ -23,6 +23,7 @@ struct duet_cpu {
 	uint64_t scratch_bytes;
 	uint64_t scratch_per_thread; /* floats per thread */
 	duet_weights *weights; /* streamed layers, or NULL */
+	uint64_t serial_bytes; /* ops touching less run on the caller alone */
 };
 
 void duet_cpu_set_weights(duet_cpu *c, duet_weights *w)
@@ -58,6 +59,10 @@ duet_status duet_cpu_create(uint32_t n_threads, duet_cpu **out)
 		free(c);
 		return s;
 	}
+	/* waking the pool's threads costs tens of microseconds, more than a
+	 * small matrix takes (DUET_CPU_SERIAL_BYTES overrides, for tuning) */
+	const char *e = getenv("DUET_CPU_SERIAL_BYTES");
+	c->serial_bytes = e ? strtoull(e, NULL, 10) : 256ull << 10;
 	*out = c;
 	return DUET_OK;
 }
@@ -146,6 +151,18 @@ static void k_mul_mat_task(void *arg, uint32_t t, uint32_t thread)
 	}
 }
 
+/* Runs fn over n_tasks on the pool, or on this thread when the op touches
+ * fewer than c->serial_bytes. */
+static void run_tasks(op_run *r, duet_pool_fn fn, uint32_t n_tasks, uint64_t bytes)
+{
+	if (bytes < r->c->serial_bytes) {
+		for (uint32_t t = 0; t < n_tasks; t++)
+			fn(r, t, 0);
+		return;
+	}
+	duet_pool_run(r->c->pool, fn, r, n_tasks);
+}
+
 static duet_status k_mul_mat(op_run *r)
 {
 	const duet_weight *w = r->n->w;
@@ -160,7 +177,7 @@ static duet_status k_mul_mat(op_run *r)
 	int64_t chunk = w->n_out / (8 * (int64_t)threads);
 	r->chunk = (uint32_t)(chunk < 16 ? 16 : chunk);
 	uint32_t tasks = (uint32_t)((w->n_out + r->chunk - 1) / r->chunk);
-	duet_pool_run(r->c->pool, k_mul_mat_task, r, tasks);
+	run_tasks(r, k_mul_mat_task, tasks, duet_weight_bytes(w) * r->rows);
 	return DUET_OK;
 }
 
@@ -290,7 +307,10 @@ static duet_status k_attn(op_run *r)
 		     per * threads * sizeof(float)))
 		return DUET_ERR(DUET_E_NOMEM, "out of memory in attention");
 	r->c->scratch_per_thread = per;
-	duet_pool_run(r->c->pool, k_attn_task, r, r->rows * p->n_head);
+	/* K and V rows read per (token, head) */
+	uint64_t bytes = (uint64_t)r->rows * p->n_head * (r->st->pos0 + r->rows) *
+			 p->head_dim * 4;
+	run_tasks(r, k_attn_task, r->rows * p->n_head, bytes);
 	return DUET_OK;
 }
 
