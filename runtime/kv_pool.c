@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "clock.h"
-#include "device.h"
 #include "error.h"
 
 #define MAX_MODELS 16
@@ -44,9 +43,8 @@ struct duet_kv_pool {
 	bool mu_ready;
 	uint32_t page_bytes, n_pages;
 	uint8_t *mem;        /* [n_pages][page_bytes], NULL when virtual */
-	duet_device *dev;    /* pages in its memory (vk_mem), or NULL */
-	duet_vk_heap *vk_heap;
-	duet_vk_range vk_mem;
+	duet_device *dev;    /* pages in its memory (vk), or NULL */
+	void *vk;            /* kv_pool_vk.c's allocation */
 	uint32_t *ref;       /* [n_pages] sequences holding each page */
 	uint32_t *free_ids;  /* stack of free pages */
 	uint32_t n_free;
@@ -93,32 +91,13 @@ duet_status duet_kv_pool_create(const duet_kv_pool_opts *o, duet_kv_pool **out)
 				(unsigned long long)(n * pb >> 20));
 	}
 	if (o->device && !o->virtual_pages) {
-		/* host-visible, so swaps and copies stay memcpy; one range,
-		 * since the kernels bind the pool whole */
-		duet_vk_device *d = duet_device_vk(o->device);
-		const duet_vk_caps *c = duet_vk_device_get_caps(d);
-		uint64_t bytes = n * pb;
-		duet_status s = DUET_OK;
-		if (bytes > c->max_storage_range || bytes > c->max_alloc)
-			s = DUET_ERR(DUET_E_UNSUPPORTED, "a KV pool on %s holds at most "
-				     "%llu bytes (one binding)", c->name,
-				     (unsigned long long)(c->max_storage_range < c->max_alloc
-								  ? c->max_storage_range
-								  : c->max_alloc));
-		if (s == DUET_OK)
-			s = duet_vk_heap_create(d, DUET_VK_HOST, bytes, &p->vk_heap);
-		if (s == DUET_OK)
-			s = duet_vk_heap_alloc(p->vk_heap, bytes, &p->vk_mem);
-		if (s == DUET_OK && !p->vk_mem.map)
-			s = DUET_ERR(DUET_E_UNSUPPORTED, "host-visible memory of %s is "
-				     "not mapped", c->name);
+		duet_status s = duet_kv_pool_vk_alloc(o->device, n * pb, &p->vk, &p->mem);
 		if (s != DUET_OK) {
 			duet_kv_pool_destroy(p);
 			return s;
 		}
 		p->dev = o->device;
-		p->mem = p->vk_mem.map;
-		memset(p->mem, 0, bytes);
+		memset(p->mem, 0, n * pb);
 	}
 	for (uint32_t i = 0; i < n; i++) /* page 0 on top */
 		p->free_ids[i] = (uint32_t)n - 1 - i;
@@ -135,8 +114,8 @@ void duet_kv_pool_destroy(duet_kv_pool *p)
 		return;
 	if (p->mu_ready)
 		pthread_mutex_destroy(&p->mu);
-	if (p->vk_heap)
-		duet_vk_heap_destroy(p->vk_heap);
+	if (p->vk)
+		duet_kv_pool_vk_free(p->vk);
 	else
 		free(p->mem);
 	free(p->ref);
@@ -637,7 +616,7 @@ bool duet_kv_pool_on_device(const duet_kv_pool *p, duet_device **dev,
 	if (!p->dev)
 		return false;
 	*dev = p->dev;
-	*mem = p->vk_mem;
+	duet_kv_pool_vk_range(p->vk, mem);
 	*page_bytes = p->page_bytes;
 	return true;
 }

@@ -120,6 +120,14 @@ void duet_kv_seq_view(const duet_kv_seq *s, duet_kv_view *v);
 bool duet_kv_pool_on_device(const duet_kv_pool *p, duet_device **dev,
 			    struct duet_vk_range *mem, uint32_t *page_bytes);
 
+/* kv_pool_vk.c: the pages of a pool on a device, in one range of its
+ * host-visible memory (the kernels bind the pool whole). alloc returns an
+ * opaque handle in *vk and the mapped bytes in *map. */
+duet_status duet_kv_pool_vk_alloc(duet_device *dev, uint64_t bytes, void **vk,
+				  uint8_t **map);
+void duet_kv_pool_vk_free(void *vk);
+void duet_kv_pool_vk_range(const void *vk, struct duet_vk_range *mem);
+
 /* Sets the priority of s (sessions change class, e.g. to background). */
 void duet_kv_seq_set_prio(duet_kv_seq *s, duet_kv_prio prio);
 

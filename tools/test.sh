@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds duet and runs every test: the Criterion suites in a normal build
 # and again under AddressSanitizer + UndefinedBehaviorSanitizer, the fuzz
-# targets (GGUF reader, tokenizers) for DUET_FUZZ_SECONDS each (default 60),
+# targets (GGUF reader, tokenizers) for DUET_FUZZ_SECONDS each (default 40),
 # and a cross-check of the tokenizers and of the demo pair's greedy output
 # against llama.cpp from npm.
 #
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 . tools/deps.sh
 duet_need_packages $DUET_BUILD_PACKAGES $DUET_TEST_PACKAGES
 jobs=$(duet_jobs)
-fuzz_seconds=${DUET_FUZZ_SECONDS:-60}
+fuzz_seconds=${DUET_FUZZ_SECONDS:-40}
 
 step() { printf '\n== %s\n' "$*"; }
 
