@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "collab.h"
+#include "pick.h"
 
 #include "error.h"
 #include "session.h"
@@ -47,25 +48,6 @@ struct duet_spec {
 	uint32_t n_dpend;
 	duet_spec_stats st;
 };
-
-static int32_t argmax(const float *l, uint32_t n)
-{
-	int32_t best = 0;
-	for (uint32_t i = 1; i < n; i++)
-		if (l[i] > l[best])
-			best = (int32_t)i;
-	return best;
-}
-
-/* Uniform in [0, 1) from a splitmix64 stream. */
-static double uniform(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	z ^= z >> 31;
-	return (double)(z >> 11) * (1.0 / 9007199254740992.0);
-}
 
 void duet_spec_probs(const float *logits, uint32_t n, float temperature, float *probs)
 {
@@ -161,9 +143,9 @@ duet_status duet_spec_create(duet_context *tgt, duet_context *dft,
 	if (s == DUET_OK) {
 		if (sp->temp > 0) {
 			duet_spec_probs(l, sp->n_vocab, sp->temp, sp->p);
-			sp->next = duet_spec_draw(sp->p, sp->n_vocab, uniform(&sp->rng));
+			sp->next = duet_spec_draw(sp->p, sp->n_vocab, duet_uniform(&sp->rng));
 		} else {
-			sp->next = argmax(l, sp->n_vocab);
+			sp->next = duet_argmax(l, sp->n_vocab);
 		}
 		int32_t ignored;
 		s = duet_context_eval_greedy(dft, prompt, n, &ignored);
@@ -190,7 +172,7 @@ static duet_status draft_one(duet_spec *sp, const int32_t *toks, uint32_t n, flo
 	duet_status s = duet_context_eval(sp->dft, toks, n, false, &l);
 	if (s == DUET_OK) {
 		duet_spec_probs(l, sp->n_vocab, sp->temp, q);
-		*out = duet_spec_draw(q, sp->n_vocab, uniform(&sp->rng));
+		*out = duet_spec_draw(q, sp->n_vocab, duet_uniform(&sp->rng));
 	}
 	return s;
 }
@@ -236,20 +218,20 @@ duet_status duet_spec_step(duet_spec *sp, int32_t *out, uint32_t cap, uint32_t *
 	uint32_t j = 0;
 	int32_t y;
 	if (sp->temp <= 0) {
-		y = argmax(l, sp->n_vocab);
+		y = duet_argmax(l, sp->n_vocab);
 		while (j < k && y == seq[j + 1]) {
 			j++;
-			y = argmax(l + j * nv, sp->n_vocab);
+			y = duet_argmax(l + j * nv, sp->n_vocab);
 		}
 	} else {
 		for (;;) {
 			duet_spec_probs(l + j * nv, sp->n_vocab, sp->temp, sp->p);
 			if (j == k) { /* every draft kept: one more from the target */
-				y = duet_spec_draw(sp->p, sp->n_vocab, uniform(&sp->rng));
+				y = duet_spec_draw(sp->p, sp->n_vocab, duet_uniform(&sp->rng));
 				break;
 			}
 			bool kept;
-			double ua = uniform(&sp->rng), ur = uniform(&sp->rng);
+			double ua = duet_uniform(&sp->rng), ur = duet_uniform(&sp->rng);
 			y = duet_spec_resolve(sp->p, sp->q + j * nv, sp->n_vocab, seq[j + 1],
 					      ua, ur, &kept);
 			if (!kept)

@@ -11,6 +11,7 @@
 #include "exec_vk.h"
 #include "graph.h"
 #include "kv.h"
+#include "pick.h"
 #include "session.h"
 
 /* Graph buckets: one for single-token decode steps, one for batches. */
@@ -416,14 +417,8 @@ static duet_status eval(duet_context *c, const int32_t *tokens, uint32_t n,
 		if (i + m == n && last_id) {
 			uint32_t row = all_logits ? m - 1 : 0;
 			*last_id = ids ? ids[row] : -1;
-			if (!ids) { /* CPU: the first largest logit */
-				const float *l = out + (uint64_t)row * n_vocab;
-				int32_t best = 0;
-				for (uint32_t k = 1; k < n_vocab; k++)
-					if (l[k] > l[best])
-						best = (int32_t)k;
-				*last_id = best;
-			}
+			if (!ids) /* CPU: the first largest logit */
+				*last_id = duet_argmax(out + (uint64_t)row * n_vocab, n_vocab);
 		}
 		c->n_past += m;
 		i += m;

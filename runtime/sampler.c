@@ -7,6 +7,7 @@
 
 #include "duet/duet.h"
 #include "error.h"
+#include "pick.h"
 
 struct duet_sampler {
 	duet_sampler_params p;
@@ -22,20 +23,6 @@ struct duet_sampler {
 };
 
 typedef struct cand cand;
-
-static uint64_t splitmix64(uint64_t *state)
-{
-	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-/* Uniform double in [0, 1). */
-static double uniform(uint64_t *state)
-{
-	return (double)(splitmix64(state) >> 11) * (1.0 / 9007199254740992.0);
-}
 
 duet_status duet_sampler_create(const duet_sampler_params *p,
 				duet_sampler **out)
@@ -196,7 +183,7 @@ duet_status duet_sampler_sample(duet_sampler *s, const float *logits,
 		n = (uint32_t)s->p.top_k;
 	n = nucleus(s, c, n, p);
 	softmax(c, n, p, s->p.temperature);
-	double r = uniform(&s->rng), cum = 0;
+	double r = duet_uniform(&s->rng), cum = 0;
 	*token = c[n - 1].id;
 	for (uint32_t i = 0; i < n; i++) {
 		cum += p[i];
