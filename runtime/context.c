@@ -386,9 +386,10 @@ static duet_status eval(duet_context *c, const int32_t *tokens, uint32_t n,
 	}
 	duet_logits_mode mode = all_logits ? DUET_LOGITS_ALL : DUET_LOGITS_LAST;
 	uint32_t start_past = c->n_past, valid;
-	if (c->seq) {
+	if (c->seq && n > c->n_batch) {
 		/* the pages of every batch at once: a prompt the pool cannot
-		 * hold fails before any of it runs */
+		 * hold fails before any of it runs (one step asks for its own,
+		 * in run_pooled) */
 		s = duet_kv_seq_begin(c->seq, c->n_past, n, &valid);
 		if (s != DUET_OK)
 			return s;
