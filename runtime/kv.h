@@ -35,10 +35,8 @@ static inline uint16_t *duet_kv_row(const duet_kv_cache *kv, int which,
 				    uint32_t il, uint32_t pos)
 {
 	if (kv->paged.pages) {
-		const duet_kv_view *v = &kv->paged;
-		uint8_t *page = v->pages[(uint64_t)(pos / v->tpp) * v->streams + il * 2 +
-					 (uint32_t)(which != 0)];
-		return (uint16_t *)(page + (uint64_t)(pos % v->tpp) * v->row_bytes);
+		uint64_t off, page = duet_kv_view_page(&kv->paged, which, il, pos, &off);
+		return (uint16_t *)(kv->paged.pages[page] + off);
 	}
 	uint16_t *base = which ? kv->v : kv->k;
 	return base + ((uint64_t)il * kv->n_ctx + pos) * kv->n_embd_kv;

@@ -598,10 +598,13 @@ void duet_kv_seq_set_prio(duet_kv_seq *s, duet_kv_prio prio)
 
 void *duet_kv_seq_row(const duet_kv_seq *s, int which, uint32_t il, uint32_t pos)
 {
-	uint64_t page = (uint64_t)(pos / s->tpp) * s->streams + il * 2 + (which ? 1 : 0);
+	duet_kv_view v;
+	uint64_t off;
+	duet_kv_seq_view(s, &v);
+	uint64_t page = duet_kv_view_page(&v, which, il, pos, &off);
 	if (page >= s->n_pages || !s->ptrs[page])
 		return NULL;
-	return s->ptrs[page] + (uint64_t)(pos % s->tpp) * s->row_bytes;
+	return s->ptrs[page] + off;
 }
 
 void duet_kv_seq_view(const duet_kv_seq *s, duet_kv_view *v)

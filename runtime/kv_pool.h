@@ -115,6 +115,15 @@ typedef struct duet_kv_view {
 
 void duet_kv_seq_view(const duet_kv_seq *s, duet_kv_view *v);
 
+/* The index in v's pages of the page holding K (which 0) or V (1) of layer
+ * il at position pos, and that row's byte offset in it (*off). */
+static inline uint64_t duet_kv_view_page(const duet_kv_view *v, int which,
+					 uint32_t il, uint32_t pos, uint64_t *off)
+{
+	*off = (uint64_t)(pos % v->tpp) * v->row_bytes;
+	return (uint64_t)(pos / v->tpp) * v->streams + il * 2 + (uint32_t)(which != 0);
+}
+
 /* When p's pages live on a Vulkan device: that device, the memory range
  * holding them (page i at offset i x page_bytes) and true. */
 bool duet_kv_pool_on_device(const duet_kv_pool *p, duet_device **dev,
