@@ -89,6 +89,14 @@ int cli_context(const char *cmd, duet_model *m, const cli_backend *b,
 int cli_context_close(const char *cmd, duet_context *ctx, duet_device *dev,
 		      int rc);
 
+/* Loads the draft model at path (with b's model options), checks it can
+ * draft for ctx's model and opens its context beside ctx: co's sizes, the
+ * same executor and device, a cache of its own. *dm and *dctx (NULL until
+ * made) are the caller's to free, also on error. */
+duet_status cli_draft_context(const cli_backend *b, const duet_context_options *co,
+			      duet_context *ctx, duet_device *dev, const char *path,
+			      duet_model **dm, duet_context **dctx);
+
 /* "cpu" or "vulkan on DEVICE, VARIANT kernels" into buf. */
 const char *cli_backend_desc(duet_context *ctx, char *buf, size_t cap);
 

@@ -195,6 +195,24 @@ int cli_context_close(const char *cmd, duet_context *ctx, duet_device *dev,
 	return rc;
 }
 
+duet_status cli_draft_context(const cli_backend *b, const duet_context_options *co,
+			      duet_context *ctx, duet_device *dev, const char *path,
+			      duet_model **dm, duet_context **dctx)
+{
+	*dm = NULL;
+	*dctx = NULL;
+	duet_context_options dco = *co;
+	dco.backend = duet_context_backend(ctx);
+	dco.device = dev;
+	dco.kv_pool = NULL;
+	duet_status s = duet_model_load(path, &b->mo, dm);
+	if (s == DUET_OK)
+		s = duet_models_check_pair(duet_context_model(ctx), *dm);
+	if (s == DUET_OK)
+		s = duet_context_create(*dm, &dco, dctx);
+	return s;
+}
+
 const char *cli_backend_desc(duet_context *ctx, char *buf, size_t cap)
 {
 	duet_device *dev = duet_context_device(ctx);

@@ -520,17 +520,8 @@ int cmd_bench(int argc, char **argv)
 	duet_model_get_info(m, &mi);
 	duet_model *dm = NULL;
 	duet_context *dctx = NULL;
-	if (o.spec) {
-		duet_context_options dco = o.co;
-		dco.backend = duet_context_backend(c);
-		dco.device = dev;
-		dco.kv_pool = NULL;
-		s = duet_model_load(o.draft, &o.be.mo, &dm);
-		if (s == DUET_OK)
-			s = duet_models_check_pair(m, dm);
-		if (s == DUET_OK)
-			s = duet_context_create(dm, &dco, &dctx);
-	}
+	if (o.spec)
+		s = cli_draft_context(&o.be, &o.co, c, dev, o.draft, &dm, &dctx);
 	if (s == DUET_OK)
 		s = measure(&o, c, mi.n_vocab, &r);
 	if (s == DUET_OK && o.spec)

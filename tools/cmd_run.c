@@ -272,18 +272,8 @@ static int run(const run_opts *o, duet_model *m, const int32_t *prompt,
 	duet_model *dm = NULL;
 	duet_context *dctx = NULL;
 	duet_spec_stats sst = { 0 };
-	if (s == DUET_OK && o->draft && o->spec) {
-		/* the draft on the same executor and device */
-		duet_context_options dco = co;
-		dco.backend = duet_context_backend(g.ctx);
-		dco.device = dev;
-		dco.kv_pool = NULL;
-		s = duet_model_load(o->draft, &o->be.mo, &dm);
-		if (s == DUET_OK)
-			s = duet_models_check_pair(m, dm);
-		if (s == DUET_OK)
-			s = duet_context_create(dm, &dco, &dctx);
-	}
+	if (s == DUET_OK && o->draft && o->spec)
+		s = cli_draft_context(&o->be, &co, g.ctx, dev, o->draft, &dm, &dctx);
 	if (s != DUET_OK)
 		goto out;
 	for (uint32_t i = 0; i < n_prompt; i++)
