@@ -4,12 +4,18 @@
  * submissions signal the device's timeline semaphore (a fence where the
  * device has none); profiling brackets dispatches with timestamps.
  *
- * Gates cut a recording into segments, one command buffer each, submitted
- * together: segment k > 0 waits on the sequence's own timeline semaphore
- * ("arrivals") for a value the host signals when gate k-1 opens, and every
- * segment signals the device timeline when it is done, so the host can
- * both hold the device back (weights still streaming) and learn when a
- * segment's inputs are free again. */
+ * Gates cut a recording into segments, one command buffer each. Segment 0
+ * is submitted at once; segment k > 0 when the host opens gate k-1, after
+ * writing what the segment reads (weights streamed into a slot), so the
+ * host-write ordering guarantee of vkQueueSubmit covers those writes. Each
+ * segment signals the sequence's own timeline semaphore when done, so the
+ * host learns when a segment's inputs are free again.
+ *
+ * An earlier design submitted every segment together, each waiting on a
+ * semaphore the host signalled (wait-before-signal): it passed on lavapipe,
+ * which runs batches one after another, and gave wrong tokens on an NVIDIA
+ * H200 (driver 580), where the host's writes after the submission were not
+ * reliably seen. Submitting late relies on nothing beyond the core rules. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,10 +30,9 @@ struct duet_vk_seq {
 	VkCommandBuffer cb;       /* the one being recorded: cbs[n_segs - 1] */
 	VkCommandBuffer *cbs;     /* a segment each */
 	uint32_t n_cbs, n_segs;
-	VkSemaphore arrivals;     /* host-signalled, created by the first gate */
-	uint64_t arrive_base;     /* gate g of the pending run: base + g + 1 */
-	uint32_t opened;          /* gates of the pending run opened so far */
+	VkSemaphore segs_done;    /* timeline, created by the first gate */
 	uint64_t seg_base;        /* segment k of the pending run: base + k + 1 */
+	uint32_t opened;          /* gates of the pending run opened so far */
 	VkDescriptorPool *pools;
 	uint32_t n_pools, cur_pool;
 	VkFence fence;
@@ -161,8 +166,8 @@ void duet_vk_seq_destroy(duet_vk_seq *s)
 		d->f.vkDestroyQueryPool(d->handle, s->queries, NULL);
 	if (s->fence)
 		d->f.vkDestroyFence(d->handle, s->fence, NULL);
-	if (s->arrivals)
-		d->f.vkDestroySemaphore(d->handle, s->arrivals, NULL);
+	if (s->segs_done)
+		d->f.vkDestroySemaphore(d->handle, s->segs_done, NULL);
 	if (s->cmd_pool)
 		d->f.vkDestroyCommandPool(d->handle, s->cmd_pool, NULL);
 	free(s->pools);
@@ -435,8 +440,8 @@ duet_status duet_vk_seq_gate(duet_vk_seq *s, uint32_t *gate)
 		return DUET_ERR(DUET_E_UNSUPPORTED, "gated sequences need timeline "
 				"semaphores, which %s lacks", d->caps.name);
 	duet_status st = DUET_OK;
-	if (!s->arrivals)
-		st = duet_vk_timeline_create(d, &s->arrivals);
+	if (!s->segs_done)
+		st = duet_vk_timeline_create(d, &s->segs_done);
 	if (st == DUET_OK && s->n_segs == s->n_cbs)
 		st = add_cb(s);
 	if (st == DUET_OK)
@@ -453,15 +458,6 @@ duet_status duet_vk_seq_gate(duet_vk_seq *s, uint32_t *gate)
 		return st;
 	}
 	s->cb = s->cbs[s->n_segs++];
-	/* what the host wrote before opening the gate is read after it */
-	VkMemoryBarrier mb = {
-		.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
-		.srcAccessMask = VK_ACCESS_HOST_WRITE_BIT,
-		.dstAccessMask = VK_ACCESS_SHADER_READ_BIT,
-	};
-	d->f.vkCmdPipelineBarrier(s->cb, VK_PIPELINE_STAGE_HOST_BIT,
-				  VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb,
-				  0, NULL, 0, NULL);
 	*gate = s->n_segs - 2;
 	return DUET_OK;
 }
@@ -469,6 +465,28 @@ duet_status duet_vk_seq_gate(duet_vk_seq *s, uint32_t *gate)
 uint32_t duet_vk_seq_gates(const duet_vk_seq *s)
 {
 	return s->n_segs ? s->n_segs - 1 : 0;
+}
+
+/* Submits segment k of a gated run, signalling segs_done when it is done. */
+static duet_status submit_segment(duet_vk_seq *s, uint32_t k)
+{
+	duet_vk_device *d = s->d;
+	uint64_t v = s->seg_base + k + 1;
+	VkTimelineSemaphoreSubmitInfo ti = {
+		.sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO,
+		.signalSemaphoreValueCount = 1,
+		.pSignalSemaphoreValues = &v,
+	};
+	VkSubmitInfo si = {
+		.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+		.pNext = &ti,
+		.commandBufferCount = 1,
+		.pCommandBuffers = &s->cbs[k],
+		.signalSemaphoreCount = 1,
+		.pSignalSemaphores = &s->segs_done,
+	};
+	return DUET_VK_CHECK(d->f.vkQueueSubmit(d->queue, 1, &si, VK_NULL_HANDLE),
+			     "vkQueueSubmit");
 }
 
 duet_status duet_vk_seq_submit(duet_vk_seq *s)
@@ -480,54 +498,41 @@ duet_status duet_vk_seq_submit(duet_vk_seq *s)
 	duet_status st = DUET_OK;
 	if (s->pending && (st = duet_vk_seq_wait(s)) != DUET_OK)
 		return st;
-	enum { MAX_SEG = 256 };
-	uint32_t n = s->n_segs;
-	if (n > MAX_SEG)
-		return DUET_ERR(DUET_E_RANGE, "%u segments (at most %u)", n, MAX_SEG);
-	VkSubmitInfo si[MAX_SEG];
-	VkTimelineSemaphoreSubmitInfo ti[MAX_SEG];
-	uint64_t sig[MAX_SEG], wait[MAX_SEG];
-	VkPipelineStageFlags stage = VK_PIPELINE_STAGE_ALL_COMMANDS_BIT;
-	uint64_t base = d->timeline_value;
-	for (uint32_t k = 0; k < n; k++) {
-		si[k] = (VkSubmitInfo){
-			.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
-			.commandBufferCount = 1,
-			.pCommandBuffers = &s->cbs[k],
-		};
-		if (!d->timeline)
-			continue;
-		sig[k] = base + k + 1;
-		ti[k] = (VkTimelineSemaphoreSubmitInfo){
-			.sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO,
-			.signalSemaphoreValueCount = 1,
-			.pSignalSemaphoreValues = &sig[k],
-		};
-		si[k].pNext = &ti[k];
-		si[k].signalSemaphoreCount = 1;
-		si[k].pSignalSemaphores = &d->timeline;
-		if (k > 0) { /* gate k-1 */
-			wait[k] = s->arrive_base + k;
-			ti[k].waitSemaphoreValueCount = 1;
-			ti[k].pWaitSemaphoreValues = &wait[k];
-			si[k].waitSemaphoreCount = 1;
-			si[k].pWaitSemaphores = &s->arrivals;
-			si[k].pWaitDstStageMask = &stage;
+	if (s->n_segs > 1) { /* gated: the rest goes as the gates open */
+		st = submit_segment(s, 0);
+		if (st == DUET_OK) {
+			s->opened = 0;
+			s->pending = true;
 		}
+		return st;
+	}
+	VkSubmitInfo si = {
+		.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+		.commandBufferCount = 1,
+		.pCommandBuffers = &s->cbs[0],
+	};
+	uint64_t v = d->timeline_value + 1;
+	VkTimelineSemaphoreSubmitInfo ti = {
+		.sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO,
+		.signalSemaphoreValueCount = 1,
+		.pSignalSemaphoreValues = &v,
+	};
+	if (d->timeline) {
+		si.pNext = &ti;
+		si.signalSemaphoreCount = 1;
+		si.pSignalSemaphores = &d->timeline;
 	}
 	VkFence fence = d->timeline ? VK_NULL_HANDLE : s->fence;
 	if (!d->timeline)
 		st = DUET_VK_CHECK(d->f.vkResetFences(d->handle, 1, &s->fence),
 				   "vkResetFences");
 	if (st == DUET_OK)
-		st = DUET_VK_CHECK(d->f.vkQueueSubmit(d->queue, n, si, fence),
+		st = DUET_VK_CHECK(d->f.vkQueueSubmit(d->queue, 1, &si, fence),
 				   "vkQueueSubmit");
 	if (st == DUET_OK) {
-		s->seg_base = base;
-		s->opened = 0;
 		if (d->timeline)
-			d->timeline_value = base + n;
-		s->wait_value = base + n;
+			d->timeline_value = v;
+		s->wait_value = v;
 		s->pending = true;
 	}
 	return st;
@@ -535,30 +540,25 @@ duet_status duet_vk_seq_submit(duet_vk_seq *s)
 
 duet_status duet_vk_seq_open_gate(duet_vk_seq *s, uint32_t gate)
 {
-	duet_vk_device *d = s->d;
 	if (!s->pending || gate >= s->n_segs - 1)
 		return DUET_ERR(DUET_E_INVAL, "gate %u of a sequence with %u "
 				"gates%s", gate, s->n_segs - 1,
 				s->pending ? "" : " that is not running");
 	duet_status st = DUET_OK;
 	while (st == DUET_OK && s->opened <= gate) {
-		VkSemaphoreSignalInfo si = {
-			.sType = VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO,
-			.semaphore = s->arrivals,
-			.value = s->arrive_base + ++s->opened,
-		};
-		st = DUET_VK_CHECK(d->f.vkSignalSemaphore(d->handle, &si),
-				   "vkSignalSemaphore");
+		st = submit_segment(s, s->opened + 1);
+		if (st == DUET_OK)
+			s->opened++;
 	}
 	return st;
 }
 
-static duet_status wait_value(duet_vk_device *d, uint64_t v)
+static duet_status wait_value(duet_vk_device *d, VkSemaphore sem, uint64_t v)
 {
 	VkSemaphoreWaitInfo wi = {
 		.sType = VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO,
 		.semaphoreCount = 1,
-		.pSemaphores = &d->timeline,
+		.pSemaphores = &sem,
 		.pValues = &v,
 	};
 	return DUET_VK_CHECK(d->f.vkWaitSemaphores(d->handle, &wi, UINT64_MAX),
@@ -573,7 +573,7 @@ duet_status duet_vk_seq_wait_gate(duet_vk_seq *s, uint32_t gate)
 		return DUET_ERR(DUET_E_INVAL, "wait for the segment of gate %u "
 				"(%u gates, %u opened)", gate, s->n_segs - 1,
 				s->opened);
-	return wait_value(s->d, s->seg_base + gate + 2);
+	return wait_value(s->d, s->segs_done, s->seg_base + gate + 2);
 }
 
 duet_status duet_vk_seq_wait(duet_vk_seq *s)
@@ -582,16 +582,22 @@ duet_status duet_vk_seq_wait(duet_vk_seq *s)
 	if (!s->pending)
 		return DUET_OK;
 	duet_status st = DUET_OK;
-	if (s->n_segs > 1) /* a segment still held back would never finish */
+	if (s->n_segs > 1) {
+		/* the rest runs now; if a submission fails, wait for the
+		 * segments that went, so nothing of this run stays in flight */
 		st = duet_vk_seq_open_gate(s, s->n_segs - 2);
-	if (st == DUET_OK && d->timeline)
-		st = wait_value(d, s->wait_value);
-	else if (st == DUET_OK)
+		uint64_t last = s->seg_base + s->opened + 1;
+		duet_status w = wait_value(d, s->segs_done, last);
+		s->seg_base = last;
+		if (st == DUET_OK)
+			st = w;
+	} else if (d->timeline) {
+		st = wait_value(d, d->timeline, s->wait_value);
+	} else {
 		st = DUET_VK_CHECK(d->f.vkWaitForFences(d->handle, 1, &s->fence,
 							VK_TRUE, UINT64_MAX),
 				   "vkWaitForFences");
-	if (s->n_segs > 1)
-		s->arrive_base += s->opened;
+	}
 	s->pending = false;
 	if (st == DUET_OK && s->queries && s->n_stamps > 1) {
 		VkResult r = d->f.vkGetQueryPoolResults(
