@@ -43,6 +43,45 @@ static char *run_out(char *const argv[])
 	return out;
 }
 
+/* Gap between the CPU's top-1 and top-2 logits after prompt + ids[:k]
+ * (teacher-forced with duet score). */
+static double cpu_top_gap(const char *model, const char *prompt, const json *ids,
+			  size_t k)
+{
+	char *targv[] = { (char *)duet_bin(), "tokenize", "-m", (char *)model, "-p",
+			  (char *)prompt, "--ids", NULL };
+	char *toks = run_out(targv);
+	size_t cap = strlen(toks) + 12 * (k + 1) + 1;
+	char *seq = malloc(cap), *q = seq;
+	for (char *p = toks; *p; p++)
+		if ((*p >= '0' && *p <= '9') || *p == ',')
+			*q++ = *p;
+	for (size_t i = 0; i < k; i++)
+		q += sprintf(q, ",%.0f", json_at(ids, i)->num);
+	*q = '\0';
+	char *sargv[] = { (char *)duet_bin(), "score", "-m", (char *)model, "--tokens",
+			  seq, "--top", "2", "--json", "--positions", "--backend", "cpu",
+			  NULL };
+	char *out = run_out(sargv);
+	json *j = json_parse(out);
+	cr_assert_not_null(j, "score printed invalid JSON: %s", out);
+	const json *pos = json_get(j, "positions");
+	const json *top = json_get(json_at(pos, pos->n - 1), "top");
+	double gap = json_get(json_at(top, 0), "logit")->num -
+		     json_get(json_at(top, 1), "logit")->num;
+	json_free(j);
+	free(out);
+	free(seq);
+	free(toks);
+	return gap;
+}
+
+/* Vulkan on a real GPU may sum and round activations differently from the
+ * CPU (an H200 moved these logits by up to 0.04): there a greedy id may
+ * differ where the CPU's top two were closer than this; the run has then
+ * left the golden path and the rest of the case is not compared. */
+#define TIE_GAP 0.1
+
 /* kernels: NULL for the CPU backend, else the Vulkan kernel family ("":
  * the device's own). */
 static void check_greedy(const char *kernels)
@@ -70,14 +109,27 @@ static void check_greedy(const char *kernels)
 			long id = strtol(p, &end, 10);
 			cr_assert(end != p, "%s \"%s\" (%s): %zu ids, want %zu", model, prompt,
 				  kernels ? kernels : "cpu", k, ids->n);
+			if (kernels && id != (long)json_at(ids, k)->num) {
+				double gap = cpu_top_gap(model, prompt, ids, k);
+				cr_assert_lt(gap, TIE_GAP, "%s \"%s\" (%s): id %zu is %ld, "
+					     "want %.0f (CPU top-2 gap %.4f)", model, prompt,
+					     kernels, k, id, json_at(ids, k)->num, gap);
+				cr_log_info("%s \"%s\" (%s): id %zu is %ld at a near tie "
+					    "(gap %.4f); the rest is not compared", model,
+					    prompt, kernels, k, id, gap);
+				p = NULL;
+				break;
+			}
 			cr_assert_eq(id, (long)json_at(ids, k)->num,
 				     "%s \"%s\" (%s): id %zu is %ld, want %.0f", model, prompt,
 				     kernels ? kernels : "cpu", k, id, json_at(ids, k)->num);
 			p = end;
 		}
-		strtol(p, &p, 10);
-		cr_assert(strspn(p, " \n") == strlen(p), "%s \"%s\": more ids than the golden %zu",
-			  model, prompt, ids->n);
+		if (p) {
+			strtol(p, &p, 10);
+			cr_assert(strspn(p, " \n") == strlen(p), "%s \"%s\": more ids than "
+				  "the golden %zu", model, prompt, ids->n);
+		}
 		free(out);
 	}
 	json_free(root);

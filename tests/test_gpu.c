@@ -99,7 +99,11 @@ static void check_matmul(duet_type t, uint32_t n_in, uint32_t n_rows,
 	 * 2.5 ulp off: where the device's Q8 scale differs from the C one in
 	 * its last bit, an activation can land one quantum away (seen on an
 	 * H200: 1 output in ~16k off by 0.009). Such outliers may be at most
-	 * one quantum (max|x|/127 times max|w|) off, and rare. */
+	 * one quantum (max|x|/127 times max|w|) off. An activation one quantum
+	 * off moves every output of its token, so they come by token: few of
+	 * the tokens may have any (another H200 run: 182 outputs of 8,192, all
+	 * within a quantum, from q4_0 at n_in 4128 and 64 tokens; K-quants, whose
+	 * activations are Q8_K, likewise: q4_K 0.014 off at n_in 4352). */
 	float wmax = 0.0f;
 	for (uint32_t o = 0; o < n_rows; o++) {
 		duet_dequantize_row(t, w + o * rb, row, n_in);
@@ -108,23 +112,28 @@ static void check_matmul(duet_type t, uint32_t n_in, uint32_t n_rows,
 	}
 	float quantum = 3.0f / 127.0f * wmax;
 	uint64_t n_out = (uint64_t)n_tok * n_rows, outliers = 0;
-	bool q8 = duet_type_get(t)->dot_type == DUET_TYPE_Q8_0 ||
-		  duet_type_get(t)->dot_type == DUET_TYPE_Q8_1;
+	uint32_t tokens_off = 0, last_off = UINT32_MAX;
+	duet_type dt = duet_type_get(t)->dot_type;
+	bool q8 = dt == DUET_TYPE_Q8_0 || dt == DUET_TYPE_Q8_1 || dt == DUET_TYPE_Q8_K;
 	for (uint64_t i = 0; i < n_out; i++) {
 		float tol = 1e-4f * sqrtf((float)n_in) + 1e-5f * fabsf(want[i]);
 		float err = fabsf(y[i] - want[i]);
 		if (err <= tol)
 			continue;
 		outliers++;
+		if ((uint32_t)(i / n_rows) != last_off) {
+			last_off = (uint32_t)(i / n_rows);
+			tokens_off++;
+		}
 		cr_assert(q8 && err <= tol + quantum,
 			  "%s n_in %u rows %u tokens %u: y[%llu] = %g, want %g",
 			  duet_type_name(t), n_in, n_rows, n_tok,
 			  (unsigned long long)i, y[i], want[i]);
 	}
-	cr_assert(outliers <= 1 + n_out / 1000, "%s n_in %u rows %u tokens %u: "
-		  "%llu of %llu outputs one activation quantum off",
+	cr_assert(tokens_off <= 1 + n_tok / 16, "%s n_in %u rows %u tokens %u: "
+		  "%llu of %llu outputs, in %u tokens, one activation quantum off",
 		  duet_type_name(t), n_in, n_rows, n_tok,
-		  (unsigned long long)outliers, (unsigned long long)n_out);
+		  (unsigned long long)outliers, (unsigned long long)n_out, tokens_off);
 	free(w);
 	free(row);
 	free(x);
