@@ -1,5 +1,6 @@
-/* SLM+LLM collaboration (see duet.h, "Speculative decoding"): the vocabulary
- * check of a pair and greedy speculative decoding over two contexts. */
+/* SLM+LLM collaboration (see duet.h, "Speculative decoding" and
+ * "confidence cascade"): the vocabulary check of a pair, speculative
+ * decoding and the cascade, each over two contexts. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,4 +283,205 @@ void duet_spec_destroy(duet_spec *sp)
 	free(sp->q);
 	free(sp->p);
 	free(sp);
+}
+
+/* ---- cascade --------------------------------------------------------------- */
+
+#define CASCADE_MAX_WINDOW 64
+
+struct duet_cascade {
+	duet_context *llm, *slm;
+	duet_cascade_params prm;
+	uint32_t n_vocab;
+	int32_t *hist;          /* prompt and every token produced */
+	uint32_t n_hist, cap_hist;
+	duet_source turn;
+	uint32_t span_left;     /* LLM turn: tokens it still writes */
+	float conf[CASCADE_MAX_WINDOW];
+	uint32_t n_conf;        /* confidences in the window so far */
+	float *p;               /* [n_vocab] probabilities */
+	uint64_t rng;
+	duet_cascade_stats st;
+};
+
+static duet_status hist_push(duet_cascade *cs, int32_t tok)
+{
+	if (cs->n_hist == cs->cap_hist) {
+		uint32_t cap = cs->cap_hist ? 2 * cs->cap_hist : 256;
+		int32_t *h = realloc(cs->hist, cap * sizeof *h);
+		if (!h)
+			return DUET_ERR(DUET_E_NOMEM, "out of memory");
+		cs->hist = h;
+		cs->cap_hist = cap;
+	}
+	cs->hist[cs->n_hist++] = tok;
+	return DUET_OK;
+}
+
+/* Confidence of a distribution (see duet_cascade_params). */
+static float confidence(const duet_cascade *cs, const float *p)
+{
+	if (cs->prm.metric == DUET_CONF_ENTROPY) {
+		double h = 0;
+		for (uint32_t i = 0; i < cs->n_vocab; i++)
+			if (p[i] > 0)
+				h -= p[i] * log(p[i]);
+		return (float)(1.0 - h / log((double)cs->n_vocab));
+	}
+	float a = 0, b = 0;
+	for (uint32_t i = 0; i < cs->n_vocab; i++) {
+		if (p[i] > a) {
+			b = a;
+			a = p[i];
+		} else if (p[i] > b) {
+			b = p[i];
+		}
+	}
+	return a - b;
+}
+
+/* The token a model picks from its logits: argmax, or drawn at the
+ * cascade's temperature. */
+static int32_t pick(duet_cascade *cs, const float *logits)
+{
+	if (cs->prm.temperature <= 0)
+		return duet_argmax(logits, cs->n_vocab);
+	duet_spec_probs(logits, cs->n_vocab, cs->prm.temperature, cs->p);
+	return duet_spec_draw(cs->p, cs->n_vocab, duet_uniform(&cs->rng));
+}
+
+/* Evaluates what ctx has not seen of the history; its logits in *l. */
+static duet_status catch_up(duet_cascade *cs, duet_context *ctx, const float **l)
+{
+	uint32_t seen = duet_context_n_past(ctx);
+	if (seen >= cs->n_hist)
+		return DUET_ERR(DUET_E_INVAL, "nothing new to evaluate");
+	return duet_context_eval(ctx, cs->hist + seen, cs->n_hist - seen, false, l);
+}
+
+/* One token: the SLM's if the window's mean confidence holds, else (and
+ * for the rest of an LLM turn) the LLM's. logits: the SLM's, already
+ * evaluated (create), or NULL. */
+static duet_status cascade_next(duet_cascade *cs, const float *logits, int32_t *tok,
+				duet_source *src)
+{
+	duet_status s = DUET_OK;
+	if (cs->turn == DUET_SOURCE_SLM) {
+		if (!logits && (s = catch_up(cs, cs->slm, &logits)) != DUET_OK)
+			return s;
+		duet_spec_probs(logits, cs->n_vocab, 1.0f, cs->p);
+		float c = confidence(cs, cs->p);
+		uint32_t w = cs->prm.window;
+		memmove(cs->conf + 1, cs->conf, (w - 1) * sizeof *cs->conf);
+		cs->conf[0] = c;
+		if (cs->n_conf < w)
+			cs->n_conf++;
+		double mean = 0;
+		for (uint32_t i = 0; i < cs->n_conf; i++)
+			mean += cs->conf[i];
+		mean /= cs->n_conf;
+		if (mean >= cs->prm.threshold) {
+			*tok = pick(cs, logits);
+			*src = DUET_SOURCE_SLM;
+			cs->st.slm_tokens++;
+			goto out;
+		}
+		cs->turn = DUET_SOURCE_LLM;
+		cs->span_left = cs->prm.llm_span;
+		cs->st.handovers++;
+	}
+	const float *l;
+	uint32_t seen = duet_context_n_past(cs->llm);
+	if ((s = catch_up(cs, cs->llm, &l)) != DUET_OK)
+		return s;
+	cs->st.llm_passes++;
+	cs->st.llm_evaluated += cs->n_hist - seen;
+	*tok = pick(cs, l);
+	*src = DUET_SOURCE_LLM;
+	if (--cs->span_left == 0) {
+		cs->turn = DUET_SOURCE_SLM;
+		cs->n_conf = 0; /* the SLM's window starts afresh */
+	}
+out:
+	cs->st.tokens++;
+	return hist_push(cs, *tok);
+}
+
+duet_status duet_cascade_create(duet_context *llm, duet_context *slm,
+				const int32_t *prompt, uint32_t n,
+				const duet_cascade_params *params, int32_t *first,
+				duet_source *src, duet_cascade **out)
+{
+	*out = NULL;
+	duet_cascade_params prm = { 0 };
+	if (params)
+		prm = *params;
+	duet_status s = duet_models_check_pair(duet_context_model(llm),
+					       duet_context_model(slm));
+	if (s != DUET_OK)
+		return s;
+	if (duet_context_n_past(llm) || duet_context_n_past(slm) || !n)
+		return DUET_ERR(DUET_E_INVAL, "a cascade starts from empty contexts "
+				"and a prompt");
+	if (prm.metric != DUET_CONF_MARGIN && prm.metric != DUET_CONF_ENTROPY)
+		return DUET_ERR(DUET_E_INVAL, "confidence metric %d", (int)prm.metric);
+	if (!prm.threshold)
+		prm.threshold = prm.metric == DUET_CONF_MARGIN ? 0.3f : 0.6f;
+	if (!(prm.threshold > 0 && prm.threshold <= 1))
+		return DUET_ERR(DUET_E_INVAL, "cascade threshold %g is not in (0, 1]",
+				(double)prm.threshold);
+	if (!prm.window)
+		prm.window = 2;
+	if (prm.window > CASCADE_MAX_WINDOW)
+		return DUET_ERR(DUET_E_INVAL, "cascade window %u (at most %d)",
+				prm.window, CASCADE_MAX_WINDOW);
+	if (!prm.llm_span)
+		prm.llm_span = 8;
+	if (!(prm.temperature >= 0) || prm.temperature > 100)
+		return DUET_ERR(DUET_E_INVAL, "temperature %g", (double)prm.temperature);
+	duet_cascade *cs = calloc(1, sizeof *cs);
+	if (!cs)
+		return DUET_ERR(DUET_E_NOMEM, "out of memory");
+	cs->llm = llm;
+	cs->slm = slm;
+	cs->prm = prm;
+	cs->rng = prm.seed;
+	cs->n_vocab = duet_context_model(llm)->desc.hp.n_vocab;
+	cs->p = malloc(cs->n_vocab * sizeof *cs->p);
+	if (!cs->p) {
+		duet_cascade_destroy(cs);
+		return DUET_ERR(DUET_E_NOMEM, "out of memory");
+	}
+	for (uint32_t i = 0; s == DUET_OK && i < n; i++)
+		s = hist_push(cs, prompt[i]);
+	const float *l = NULL;
+	if (s == DUET_OK)
+		s = duet_context_eval(slm, prompt, n, false, &l);
+	if (s == DUET_OK)
+		s = cascade_next(cs, l, first, src);
+	if (s != DUET_OK) {
+		duet_cascade_destroy(cs);
+		return s;
+	}
+	*out = cs;
+	return DUET_OK;
+}
+
+duet_status duet_cascade_step(duet_cascade *cs, int32_t *tok, duet_source *src)
+{
+	return cascade_next(cs, NULL, tok, src);
+}
+
+void duet_cascade_get_stats(const duet_cascade *cs, duet_cascade_stats *st)
+{
+	*st = cs->st;
+}
+
+void duet_cascade_destroy(duet_cascade *cs)
+{
+	if (!cs)
+		return;
+	free(cs->hist);
+	free(cs->p);
+	free(cs);
 }

@@ -6,6 +6,7 @@
  * sampling of the target, a two-sample chi-square). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -172,4 +173,241 @@ Test(collab, speculative_sampling_end_to_end_matches_the_target, .init = make_pa
 	duet_context_destroy(dc);
 	duet_model_destroy(tm);
 	duet_model_destroy(dm);
+}
+
+/* ---- cascade ---------------------------------------------------------------- */
+
+typedef struct pair {
+	duet_model *tm, *dm;
+	duet_context *tc, *dc;
+} pair;
+
+static uint32_t n_vocab = 300;
+
+static void open_files(pair *p, uint32_t n_ctx, const char *tgt, const char *dft)
+{
+	cr_assert_eq(duet_model_load(tgt, NULL, &p->tm), DUET_OK, "%s", duet_last_error());
+	cr_assert_eq(duet_model_load(dft, NULL, &p->dm), DUET_OK, "%s", duet_last_error());
+	duet_model_info mi;
+	duet_model_get_info(p->tm, &mi);
+	n_vocab = mi.n_vocab;
+	duet_context_options co = { .n_ctx = n_ctx, .n_batch = 8,
+				    .backend = DUET_BACKEND_CPU, .n_threads = 1 };
+	cr_assert_eq(duet_context_create(p->tm, &co, &p->tc), DUET_OK);
+	cr_assert_eq(duet_context_create(p->dm, &co, &p->dc), DUET_OK);
+}
+
+static void open_pair(pair *p, uint32_t n_ctx)
+{
+	open_files(p, n_ctx, tgt_path, dft_path);
+}
+
+/* The trained demo pair: unlike random models, its SLM is sure of some
+ * tokens and unsure of others. */
+static void open_demo_pair(pair *p, uint32_t n_ctx)
+{
+	char t[512], d[512];
+	snprintf(t, sizeof t, "%s/models/austen-llm-q8_0.gguf", DUET_SRC_DIR);
+	snprintf(d, sizeof d, "%s/models/austen-slm-q8_0.gguf", DUET_SRC_DIR);
+	open_files(p, n_ctx, t, d);
+}
+
+static void close_pair(pair *p)
+{
+	duet_context_destroy(p->tc);
+	duet_context_destroy(p->dc);
+	duet_model_destroy(p->tm);
+	duet_model_destroy(p->dm);
+}
+
+enum { N_GEN = 40 };
+
+/* Runs a greedy cascade of N_GEN tokens after prompt. */
+static void cascade_run(pair *p, const int32_t *prompt, uint32_t n, float threshold,
+			uint32_t window, uint32_t span, int32_t *toks, duet_source *src,
+			duet_cascade_stats *st)
+{
+	duet_context_truncate(p->tc, 0);
+	duet_context_truncate(p->dc, 0);
+	duet_cascade_params prm = { .threshold = threshold, .window = window,
+				    .llm_span = span };
+	duet_cascade *cs;
+	cr_assert_eq(duet_cascade_create(p->tc, p->dc, prompt, n, &prm, &toks[0], &src[0],
+					 &cs), DUET_OK, "%s", duet_last_error());
+	for (int i = 1; i < N_GEN; i++)
+		cr_assert_eq(duet_cascade_step(cs, &toks[i], &src[i]), DUET_OK, "%s",
+			     duet_last_error());
+	duet_cascade_get_stats(cs, st);
+	duet_cascade_destroy(cs);
+}
+
+/* Teacher-forced greedy ids of c over prompt + toks: want[i] is the
+ * model's argmax for position i of toks. */
+static void forced_argmax_margin(duet_context *c, const int32_t *prompt, uint32_t n,
+				 const int32_t *toks, int32_t *want, float *margin)
+{
+	int32_t seq[128];
+	memcpy(seq, prompt, n * sizeof *seq);
+	memcpy(seq + n, toks, (N_GEN - 1) * sizeof *seq);
+	duet_context_truncate(c, 0);
+	const float *l;
+	cr_assert_eq(duet_context_eval(c, seq, n + N_GEN - 1, true, &l), DUET_OK);
+	for (int i = 0; i < N_GEN; i++) {
+		const float *row = l + (uint64_t)(n - 1 + i) * n_vocab;
+		int32_t best = 0;
+		for (int32_t v = 1; v < (int32_t)n_vocab; v++)
+			if (row[v] > row[best])
+				best = v;
+		want[i] = best;
+		if (margin) {
+			float *pr = malloc(n_vocab * sizeof *pr), a = 0, b = 0;
+			duet_spec_probs(row, n_vocab, 1.0f, pr);
+			for (uint32_t v = 0; v < n_vocab; v++) {
+				if (pr[v] > a) {
+					b = a;
+					a = pr[v];
+				} else if (pr[v] > b) {
+					b = pr[v];
+				}
+			}
+			margin[i] = a - b;
+			free(pr);
+		}
+	}
+}
+
+static void forced_argmax(duet_context *c, const int32_t *prompt, uint32_t n,
+			  const int32_t *toks, int32_t *want)
+{
+	forced_argmax_margin(c, prompt, n, toks, want, NULL);
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+	return (x > y) - (x < y);
+}
+
+/* Every token is the greedy choice of the model the cascade says wrote
+ * it, given all tokens before it: the LLM, catching up on the SLM's spans
+ * (and the SLM on the LLM's), sees exactly the text so far. */
+Test(collab, cascade_tokens_come_from_the_model_named, .timeout = 60)
+{
+	pair p;
+	open_demo_pair(&p, 96);
+	int32_t prompt[16];
+	size_t n_prompt;
+	const char *text = "It is a truth universally";
+	cr_assert_eq(duet_tokenize(p.tm, text, strlen(text), true, false, prompt, 16,
+				   &n_prompt), DUET_OK);
+	uint32_t np = (uint32_t)n_prompt;
+	int32_t toks[N_GEN], by_llm[N_GEN], by_slm[N_GEN];
+	duet_source src[N_GEN];
+	duet_cascade_stats st;
+	/* thresholds where both models write: quartiles of the SLM's margins
+	 * on its own greedy text */
+	float margins[N_GEN], thresholds[3];
+	cascade_run(&p, prompt, np, 1e-9f, 1, 3, toks, src, &st);
+	forced_argmax_margin(p.dc, prompt, np, toks, by_slm, margins);
+	qsort(margins, N_GEN, sizeof *margins, cmp_float);
+	for (int k = 0; k < 3; k++)
+		thresholds[k] = margins[N_GEN * (k + 1) / 4];
+	bool mixed = false;
+	for (int k = 0; k < 3; k++) {
+		cascade_run(&p, prompt, np, thresholds[k], 2, 3, toks, src, &st);
+		forced_argmax(p.tc, prompt, np, toks, by_llm);
+		forced_argmax(p.dc, prompt, np, toks, by_slm);
+		uint32_t slm = 0;
+		for (int i = 0; i < N_GEN; i++) {
+			int32_t want = src[i] == DUET_SOURCE_LLM ? by_llm[i] : by_slm[i];
+			cr_assert_eq(toks[i], want, "threshold %.4f token %d (%s): %d, want %d",
+				     (double)thresholds[k], i,
+				     src[i] == DUET_SOURCE_LLM ? "llm" : "slm", toks[i], want);
+			slm += src[i] == DUET_SOURCE_SLM;
+		}
+		cr_assert_eq(st.tokens, N_GEN);
+		cr_assert_eq(st.slm_tokens, slm);
+		cr_assert_eq(st.llm_passes, N_GEN - slm, "one LLM pass per LLM token");
+		mixed |= slm > 0 && slm < N_GEN && st.handovers > 1;
+		cr_log_info("threshold %.4f: %u of %d tokens by the SLM, %llu handovers",
+			    (double)thresholds[k], slm, N_GEN,
+			    (unsigned long long)st.handovers);
+	}
+	cr_assert(mixed, "no threshold gave both models turns");
+	close_pair(&p);
+}
+
+/* At the extremes the cascade is one model alone: a threshold no margin
+ * reaches gives the LLM's greedy output, one every margin reaches the
+ * SLM's, with no LLM pass at all. */
+Test(collab, cascade_extremes_are_one_model, .init = make_pair, .timeout = 60)
+{
+	pair p;
+	open_pair(&p, 64);
+	const int32_t prompt[3] = { 1, 7, 9 };
+	int32_t toks[N_GEN], want[N_GEN];
+	duet_source src[N_GEN];
+	duet_cascade_stats st;
+	cascade_run(&p, prompt, 3, 1.0f, 1, 5, toks, src, &st);
+	forced_argmax(p.tc, prompt, 3, toks, want);
+	for (int i = 0; i < N_GEN; i++) {
+		cr_assert_eq(src[i], DUET_SOURCE_LLM, "token %d", i);
+		cr_assert_eq(toks[i], want[i], "token %d", i);
+	}
+	cr_assert_eq(st.slm_tokens, 0);
+	cascade_run(&p, prompt, 3, 1e-9f, 1, 5, toks, src, &st);
+	forced_argmax(p.dc, prompt, 3, toks, want);
+	for (int i = 0; i < N_GEN; i++) {
+		cr_assert_eq(src[i], DUET_SOURCE_SLM, "token %d", i);
+		cr_assert_eq(toks[i], want[i], "token %d", i);
+	}
+	cr_assert_eq(st.llm_passes, 0);
+	cr_assert_eq(duet_context_n_past(p.tc), 0, "the LLM never saw the prompt");
+	close_pair(&p);
+}
+
+Test(collab, cascade_rejects_bad_parameters_and_pairs, .init = make_pair)
+{
+	pair p;
+	open_pair(&p, 64);
+	const int32_t prompt[2] = { 1, 5 };
+	int32_t tok;
+	duet_source src;
+	duet_cascade *cs = NULL;
+	duet_cascade_params bad[] = {
+		{ .threshold = 1.5f }, { .threshold = -0.5f }, { .window = 65 },
+		{ .metric = (duet_confidence)7 }, { .temperature = -1.0f },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		cr_assert_eq(duet_cascade_create(p.tc, p.dc, prompt, 2, &bad[i], &tok, &src,
+						 &cs), DUET_E_INVAL, "case %zu", i);
+		cr_assert_null(cs);
+		cr_assert_eq(duet_context_n_past(p.dc), 0, "case %zu left state", i);
+	}
+	cr_assert_eq(duet_cascade_create(p.tc, p.dc, prompt, 0, NULL, &tok, &src, &cs),
+		     DUET_E_INVAL);
+	/* a model of another vocabulary */
+	duet_synth_options o = { .arch = "llama", .dim = 64, .layers = 1, .heads = 4,
+				 .kv_heads = 2, .ff = 128, .vocab = 301, .type = "f32",
+				 .seed = 23 };
+	char other[512];
+	make_model(&o, "spec-other", other, sizeof other);
+	duet_model *om;
+	cr_assert_eq(duet_model_load(other, NULL, &om), DUET_OK);
+	duet_context *oc;
+	duet_context_options co = { .n_ctx = 16, .backend = DUET_BACKEND_CPU };
+	cr_assert_eq(duet_context_create(om, &co, &oc), DUET_OK);
+	cr_assert_eq(duet_cascade_create(p.tc, oc, prompt, 2, NULL, &tok, &src, &cs),
+		     DUET_E_INVAL);
+	cr_assert(strstr(duet_last_error(), "vocabulary"), "%s", duet_last_error());
+	/* the entropy metric runs too */
+	duet_cascade_params ent = { .metric = DUET_CONF_ENTROPY };
+	cr_assert_eq(duet_cascade_create(p.tc, p.dc, prompt, 2, &ent, &tok, &src, &cs),
+		     DUET_OK, "%s", duet_last_error());
+	for (int i = 0; i < 10; i++)
+		cr_assert_eq(duet_cascade_step(cs, &tok, &src), DUET_OK);
+	duet_cascade_destroy(cs);
+	duet_context_destroy(oc);
+	duet_model_destroy(om);
+	close_pair(&p);
 }

@@ -421,6 +421,67 @@ DUET_API void duet_spec_get_stats(const duet_spec *sp, duet_spec_stats *st);
 /* Frees sp (not the contexts). NULL: no-op. */
 DUET_API void duet_spec_destroy(duet_spec *sp);
 
+/* ---- SLM+LLM: confidence cascade ------------------------------------------ */
+
+/* The SLM generates while it is confident; where it is not, the LLM takes
+ * over from the text so far (evaluating only the tokens it has not seen),
+ * writes a span of tokens, and hands back (the SLM then catches up the
+ * same way). Confidence of one SLM token: the probability margin between
+ * its two most likely tokens, or 1 - its normalised entropy; the SLM keeps
+ * the turn while the mean over the last `window` tokens (the one being
+ * chosen included) stays at or above the threshold. The output is not the
+ * LLM's: each token comes with the model that produced it. */
+typedef struct duet_cascade duet_cascade;
+
+typedef enum duet_confidence {
+	DUET_CONF_MARGIN = 0,  /* p(top-1) - p(top-2) */
+	DUET_CONF_ENTROPY = 1, /* 1 - H(p) / log(n_vocab) */
+} duet_confidence;
+
+typedef struct duet_cascade_params {
+	duet_confidence metric;
+	float threshold;    /* 0: 0.3 (margin) or 0.6 (entropy); in (0, 1] */
+	uint32_t window;    /* tokens averaged (0: 2, at most 64) */
+	uint32_t llm_span;  /* tokens the LLM writes per turn (0: 8) */
+	float temperature;  /* 0: greedy, for both models */
+	uint64_t seed;
+} duet_cascade_params;
+
+typedef enum duet_source {
+	DUET_SOURCE_SLM = 0,
+	DUET_SOURCE_LLM = 1,
+} duet_source;
+
+typedef struct duet_cascade_stats {
+	uint64_t tokens;       /* produced, the first included */
+	uint64_t slm_tokens;   /* of them, by the SLM */
+	uint64_t handovers;    /* SLM -> LLM turns */
+	uint64_t llm_passes;   /* LLM evaluations (catch-ups included) */
+	uint64_t llm_evaluated;/* tokens the LLM evaluated: the prompt and the
+				  SLM's spans as it caught up, its own tokens */
+} duet_cascade_stats;
+
+/* Evaluates prompt (n tokens) in slm (an empty context of the small
+ * model); the LLM's context llm (empty, checked with
+ * duet_models_check_pair) sees it only at the first handover. Returns the
+ * first token in *first and its model in *src (NULL p: defaults). Both
+ * contexts must outlive *out and are used only through it. Errors: those
+ * of the check and of duet_context_eval; DUET_E_INVAL for parameters out
+ * of range. */
+DUET_API duet_status duet_cascade_create(duet_context *llm, duet_context *slm,
+					 const int32_t *prompt, uint32_t n,
+					 const duet_cascade_params *p, int32_t *first,
+					 duet_source *src, duet_cascade **out);
+
+/* Produces the next token into *tok, from the model *src. DUET_E_RANGE
+ * when a context is full. Not thread-safe. */
+DUET_API duet_status duet_cascade_step(duet_cascade *cs, int32_t *tok, duet_source *src);
+
+DUET_API void duet_cascade_get_stats(const duet_cascade *cs, duet_cascade_stats *st);
+
+/* Frees cs (not the contexts). NULL: no-op. */
+DUET_API void duet_cascade_destroy(duet_cascade *cs);
+
 /* Returns the executor the context runs on (never AUTO). Thread-safe. */
 DUET_API duet_backend duet_context_backend(const duet_context *c);
 
