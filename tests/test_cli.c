@@ -601,3 +601,105 @@ Test(cli, bench_spec_reports_acceptance_and_the_target_alone, .timeout = 120)
 	json_free(j);
 	proc_free(&r);
 }
+
+/* Strips <slm>, </slm>, <llm> and </llm> from s, in place. */
+static void strip_sources(char *s)
+{
+	static const char *const tags[] = { "<slm>", "</slm>", "<llm>", "</llm>" };
+	char *w = s;
+	for (char *p = s; *p;) {
+		size_t k = 0;
+		for (int t = 0; t < 4 && !k; t++)
+			if (!strncmp(p, tags[t], strlen(tags[t])))
+				k = strlen(tags[t]);
+		if (k) {
+			p += k;
+			continue;
+		}
+		*w++ = *p++;
+	}
+	*w = '\0';
+}
+
+/* The cascade through the CLI: --show-source marks spans, the marks
+ * removed give the plain text; every id is tagged s: or l:; at threshold 1
+ * the LLM writes all and the output is its greedy output; --mode slm is
+ * the draft alone; misuse is a usage error. */
+Test(cli, cascade_marks_its_sources, .timeout = 120)
+{
+	char llm[512], slm[512];
+	snprintf(llm, sizeof llm, "%s/models/austen-llm-q8_0.gguf", DUET_SRC_DIR);
+	snprintf(slm, sizeof slm, "%s/models/austen-slm-q8_0.gguf", DUET_SRC_DIR);
+	proc_result r = RUN("run", "-m", llm, "-md", slm, "--mode", "cascade",
+			    "--show-source", "-p", "It is a truth", "-n", "40", "--temp", "0",
+			    "--ignore-eos", "--no-display-prompt", "--backend", "cpu",
+			    "--cascade-threshold", "0.3");
+	cr_assert_eq(r.exit_code, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "<llm>") && strstr(r.out, "</llm>"), "%s", r.out);
+	cr_assert(strstr(r.err, "cascade:") && strstr(r.err, "handovers"), "%s", r.err);
+	proc_result plain = RUN("run", "-m", llm, "-md", slm, "--mode", "cascade",
+				"-p", "It is a truth", "-n", "40", "--temp", "0",
+				"--ignore-eos", "--no-display-prompt", "--backend", "cpu",
+				"--cascade-threshold", "0.3");
+	cr_assert_eq(plain.exit_code, 0, "%s", plain.err);
+	strip_sources(r.out);
+	cr_assert_str_eq(r.out, plain.out);
+	proc_free(&r);
+	proc_free(&plain);
+
+	/* tagged ids; threshold 1: all the LLM's, equal to its greedy ids */
+	r = RUN("run", "-m", llm, "-md", slm, "--mode", "cascade", "--show-source",
+		"--ids", "-p", "It is a truth", "-n", "48", "--temp", "0", "--ignore-eos",
+		"--backend", "cpu", "--cascade-threshold", "1");
+	cr_assert_eq(r.exit_code, 0, "%s", r.err);
+	char *want = greedy_ids(llm, NULL, "It is a truth", "cpu");
+	char got[4096], *w = got;
+	for (char *p = strtok(r.out, " \n"); p; p = strtok(NULL, " \n")) {
+		cr_assert(!strncmp(p, "l:", 2), "'%s' is not the LLM's", p);
+		w += sprintf(w, "%s%s", w == got ? "" : " ", p + 2);
+	}
+	strip_sources(want);
+	want[strcspn(want, "\n")] = '\0';
+	cr_assert_str_eq(got, want);
+	free(want);
+	proc_free(&r);
+
+	/* --mode slm: the draft alone */
+	r = RUN("run", "-m", llm, "-md", slm, "--mode", "slm", "--ids", "-p", "It is a truth",
+		"-n", "48", "--temp", "0", "--ignore-eos", "--backend", "cpu", "--quiet");
+	want = greedy_ids(slm, NULL, "It is a truth", "cpu");
+	cr_assert_eq(r.exit_code, 0, "%s", r.err);
+	cr_assert_str_eq(r.out, want);
+	free(want);
+	proc_free(&r);
+
+	r = RUN("run", "-m", llm, "--mode", "cascade", "-p", "It");
+	expect_one_line_error(&r, "run", 2);
+	r = RUN("run", "-m", llm, "-md", slm, "--show-source", "-p", "It");
+	expect_one_line_error(&r, "run", 2);
+	r = RUN("run", "-m", llm, "-md", slm, "--mode", "cascade", "--cascade-threshold",
+		"0", "-p", "It");
+	expect_one_line_error(&r, "run", 2);
+	r = RUN("run", "-m", llm, "-md", slm, "--mode", "cascade", "--cascade-metric",
+		"vibes", "-p", "It");
+	expect_one_line_error(&r, "run", 2);
+
+	/* bench: the figures of the cascade */
+	r = RUN("bench", "-m", llm, "-md", slm, "--mode", "cascade", "-p", "8", "-n", "24",
+		"-r", "1", "--json", "--backend", "cpu");
+	cr_assert_eq(r.exit_code, 0, "%s", r.err);
+	json *j = json_parse(r.out);
+	cr_assert_not_null(j, "%s", r.out);
+	cr_assert_str_eq(json_get(j, "mode")->str, "cascade");
+	const char *keys[] = { "tg_tps", "llm_alone_tg_tps", "speedup", "slm_token_share",
+			       "tokens_per_llm_pass", "handovers" };
+	for (int k = 0; k < 6; k++) {
+		const json *v = json_get(j, keys[k]);
+		cr_assert(v && v->kind == JSON_NUM, "%s missing", keys[k]);
+		cr_assert_geq(v->num, 0, "%s", keys[k]);
+	}
+	cr_assert_gt(json_get(j, "tg_tps")->num, 0);
+	cr_assert_leq(json_get(j, "slm_token_share")->num, 1);
+	json_free(j);
+	proc_free(&r);
+}

@@ -19,11 +19,13 @@ static const char usage_text[] =
 	"  -r, --repetitions N     runs of each test (default 5)\n"
 	"  -b, --batch-size N      prompt tokens per forward pass (default 64)\n"
 	"  -t, --threads N         CPU threads (cpu backend)\n"
-	"  -md, --model-draft FILE with --mode spec: a draft model; tg is then\n"
-	"                          greedy speculative decoding of --text, beside\n"
-	"                          -m alone on the same text (llm_alone_tg_tps)\n"
-	"  --mode M                llm (default) or spec\n"
-	"  --text TEXT             prompt of the spec test (default: an Austen\n"
+	"  -md, --model-draft FILE with --mode spec or cascade: a draft model;\n"
+	"                          tg is then greedy speculative decoding (or\n"
+	"                          the cascade, duet run's defaults) of --text,\n"
+	"                          beside -m alone on the same text\n"
+	"                          (llm_alone_tg_tps)\n"
+	"  --mode M                llm (default), spec or cascade\n"
+	"  --text TEXT             prompt of those tests (default: an Austen\n"
 	"                          opening)\n"
 	"  --json                  one JSON object on stdout\n"
 	"  --profile               per-kernel GPU time of one pp and one tg run\n"
@@ -36,7 +38,7 @@ typedef struct bench_opts {
 	cli_backend be;
 	duet_context_options co;
 	const char *draft, *text;
-	bool spec;
+	enum { BENCH_LLM, BENCH_SPEC, BENCH_CASCADE } mode;
 } bench_opts;
 
 static bool parse(int argc, char **argv, bench_opts *o, int *rc)
@@ -72,11 +74,13 @@ static bool parse(int argc, char **argv, bench_opts *o, int *rc)
 		else if (cli_is(a, "--text", NULL))
 			o->text = v;
 		else if (cli_is(a, "--mode", NULL)) {
-			ok = !strcmp(v, "spec") || !strcmp(v, "llm");
-			o->spec = !strcmp(v, "spec");
+			ok = !strcmp(v, "spec") || !strcmp(v, "llm") || !strcmp(v, "cascade");
+			o->mode = !strcmp(v, "spec")	  ? BENCH_SPEC
+				  : !strcmp(v, "cascade") ? BENCH_CASCADE
+							  : BENCH_LLM;
 			if (!ok)
-				cli_error(CMD, CLI_USAGE, "unknown --mode '%s' (llm or spec; "
-					  "cascade is not built yet)", v);
+				cli_error(CMD, CLI_USAGE, "unknown --mode '%s' (llm, spec or "
+					  "cascade)", v);
 		}
 		else if (cli_is(a, "--trace", NULL))
 			o->trace = v, o->be.profile = true;
@@ -103,12 +107,13 @@ static bool parse(int argc, char **argv, bench_opts *o, int *rc)
 		cli_error(CMD, CLI_USAGE, "-m FILE is required");
 		goto usage;
 	}
-	if (o->spec != !!o->draft) {
-		cli_error(CMD, CLI_USAGE, "--mode spec and -md FILE go together");
+	if ((o->mode != BENCH_LLM) != !!o->draft) {
+		cli_error(CMD, CLI_USAGE, "--mode spec or cascade and -md FILE go together");
 		goto usage;
 	}
-	if (o->spec && o->n_gen < 2) {
-		cli_error(CMD, CLI_USAGE, "--mode spec needs -n 2 or more");
+	if (o->mode != BENCH_LLM && o->n_gen < 2) {
+		cli_error(CMD, CLI_USAGE, "--mode %s needs -n 2 or more",
+			  o->mode == BENCH_SPEC ? "spec" : "cascade");
 		goto usage;
 	}
 	if (o->n_prompt == 0 && o->n_gen == 0) {
@@ -247,8 +252,10 @@ static int write_trace(const char *path, const profile *pp, const profile *tg)
 
 typedef struct result {
 	stats pp, tg;
-	stats spec_tg, alone_tg;   /* --mode spec, on --text */
+	stats spec_tg, alone_tg;   /* --mode spec or cascade, on --text */
 	duet_spec_stats spec;      /* summed over the runs */
+	duet_cascade_stats cas;    /* likewise */
+	uint32_t llm_prefix;       /* cascade: leading tokens equal to -m alone's */
 	double load_ms, first_pp_ms, first_tg_ms;
 	double tg_s, arbiter_tg_s; /* generation time, the arbiter's share */
 	profile prof_pp, prof_tg;
@@ -300,11 +307,30 @@ static duet_status measure(const bench_opts *o, duet_context *c, uint32_t n_voca
 	return s;
 }
 
-/* --mode spec: per run, the target alone then speculative decoding, both
- * greedy over the same text prompt, n_gen tokens; tokens/s after the
- * first token (the prompt pass is not counted, as in tg). */
-static duet_status measure_spec(const bench_opts *o, duet_context *c, duet_context *d,
-				result *r)
+/* One cascade run of n_gen tokens (the first from create) into toks. */
+static duet_status run_cascade(duet_context *c, duet_context *d, const int32_t *prompt,
+			       uint32_t n_prompt, uint32_t n_gen, int32_t *toks,
+			       double *tps, duet_cascade_stats *st)
+{
+	duet_cascade *cs = NULL;
+	duet_source src;
+	duet_status s = duet_cascade_create(c, d, prompt, n_prompt, NULL, &toks[0], &src, &cs);
+	double t0 = duet_now_s();
+	for (uint32_t i = 1; s == DUET_OK && i < n_gen; i++)
+		s = duet_cascade_step(cs, &toks[i], &src);
+	*tps = (n_gen - 1) / (duet_now_s() - t0);
+	if (cs)
+		duet_cascade_get_stats(cs, st);
+	duet_cascade_destroy(cs);
+	return s;
+}
+
+/* --mode spec or cascade: per run, the target alone then speculative
+ * decoding (or the cascade), all greedy over the same text prompt, n_gen
+ * tokens; tokens/s after the first token (the prompt pass is not counted,
+ * as in tg). */
+static duet_status measure_collab(const bench_opts *o, duet_context *c, duet_context *d,
+				  result *r)
 {
 	const char *text = o->text ? o->text : "It is a truth universally acknowledged, "
 					       "that a single man in possession of a good "
@@ -315,19 +341,40 @@ static duet_status measure_spec(const bench_opts *o, duet_context *c, duet_conte
 				      false, prompt, 512, &n_prompt);
 	double *alone = calloc(o->reps + 1, sizeof *alone);
 	double *spec = calloc(o->reps + 1, sizeof *spec);
-	if (s == DUET_OK && (!alone || !spec))
+	int32_t *want = calloc(o->n_gen, sizeof *want), *got = calloc(o->n_gen, sizeof *got);
+	if (s == DUET_OK && (!alone || !spec || !want || !got))
 		s = DUET_ERR(DUET_E_NOMEM, "out of memory");
 	/* run 0 warms up (pipelines of the draft and the verification batch) */
 	for (uint32_t run = 0; s == DUET_OK && run <= o->reps; run++) {
 		int32_t tok;
 		duet_context_truncate(c, 0);
 		s = duet_context_eval_greedy(c, prompt, (uint32_t)n_prompt, &tok);
+		want[0] = tok;
 		double t0 = duet_now_s();
-		for (uint32_t i = 1; s == DUET_OK && i < o->n_gen; i++)
+		for (uint32_t i = 1; s == DUET_OK && i < o->n_gen; i++) {
 			s = duet_context_eval_greedy(c, &tok, 1, &tok);
+			want[i] = tok;
+		}
 		alone[run] = (o->n_gen - 1) / (duet_now_s() - t0);
 		duet_context_truncate(c, 0);
 		duet_context_truncate(d, 0);
+		if (s == DUET_OK && o->mode == BENCH_CASCADE) {
+			duet_cascade_stats st = { 0 };
+			s = run_cascade(c, d, prompt, (uint32_t)n_prompt, o->n_gen, got,
+					&spec[run], &st);
+			if (run > 0) {
+				r->cas.tokens += st.tokens;
+				r->cas.slm_tokens += st.slm_tokens;
+				r->cas.handovers += st.handovers;
+				r->cas.llm_passes += st.llm_passes;
+				r->cas.llm_evaluated += st.llm_evaluated;
+			}
+			uint32_t k = 0;
+			while (k < o->n_gen && got[k] == want[k])
+				k++;
+			r->llm_prefix = k;
+			continue;
+		}
 		duet_spec *sp = NULL;
 		if (s == DUET_OK)
 			s = duet_spec_create(c, d, prompt, (uint32_t)n_prompt, NULL, &tok, &sp);
@@ -355,6 +402,8 @@ static duet_status measure_spec(const bench_opts *o, duet_context *c, duet_conte
 	}
 	free(alone);
 	free(spec);
+	free(want);
+	free(got);
 	return s;
 }
 
@@ -392,15 +441,34 @@ static void print_json(const bench_opts *o, duet_model *m, duet_context *c,
 	json_num(stdout, r->pp.min);
 	printf(", \"pp_tps_max\": ");
 	json_num(stdout, r->pp.max);
-	const stats *tg = o->spec ? &r->spec_tg : &r->tg;
+	const stats *tg = o->mode != BENCH_LLM ? &r->spec_tg : &r->tg;
 	printf(", \"tg_tps\": ");
 	json_num(stdout, tg->median);
 	printf(", \"tg_tps_min\": ");
 	json_num(stdout, tg->min);
 	printf(", \"tg_tps_max\": ");
 	json_num(stdout, tg->max);
-	printf(", \"mode\": \"%s\"", o->spec ? "spec" : "llm");
-	if (o->spec) {
+	static const char *const mode_names[] = { "llm", "spec", "cascade" };
+	printf(", \"mode\": \"%s\"", mode_names[o->mode]);
+	if (o->mode == BENCH_CASCADE) {
+		const duet_cascade_stats *cs = &r->cas;
+		printf(", \"draft\": ");
+		json_str(stdout, o->draft, strlen(o->draft));
+		printf(", \"llm_alone_tg_tps\": ");
+		json_num(stdout, r->alone_tg.median);
+		printf(", \"speedup\": ");
+		json_num(stdout, r->alone_tg.median > 0 ? r->spec_tg.median / r->alone_tg.median : 0);
+		printf(", \"accept_rate\": null, \"tokens_per_llm_pass\": ");
+		json_num(stdout, cs->llm_passes ? (double)cs->tokens / (double)cs->llm_passes : 0);
+		printf(", \"slm_token_share\": ");
+		json_num(stdout, cs->tokens ? (double)cs->slm_tokens / (double)cs->tokens : 0);
+		printf(", \"handovers\": %llu, \"llm_evaluated\": %llu, "
+		       "\"llm_greedy_prefix\": %u, \"random_tg_tps\": ",
+		       (unsigned long long)cs->handovers, (unsigned long long)cs->llm_evaluated,
+		       r->llm_prefix);
+		json_num(stdout, r->tg.median);
+	}
+	if (o->mode == BENCH_SPEC) {
 		const duet_spec_stats *sp = &r->spec;
 		printf(", \"draft\": ");
 		json_str(stdout, o->draft, strlen(o->draft));
@@ -489,7 +557,14 @@ static void print_text(const bench_opts *o, duet_model *m, duet_context *c,
 	if (o->n_gen)
 		printf("tg%-5u %10.2f t/s  (min %.2f, max %.2f, %u runs)\n", o->n_gen,
 		       r->tg.median, r->tg.min, r->tg.max, o->reps);
-	if (o->spec)
+	if (o->mode == BENCH_CASCADE)
+		printf("cascade %9.2f t/s against %.2f t/s alone on the same text: "
+		       "x%.2f; %.1f%% of tokens by the draft, %llu handovers, the first "
+		       "%u tokens as -m alone\n", r->spec_tg.median, r->alone_tg.median,
+		       r->alone_tg.median > 0 ? r->spec_tg.median / r->alone_tg.median : 0,
+		       r->cas.tokens ? 100.0 * (double)r->cas.slm_tokens / (double)r->cas.tokens : 0,
+		       (unsigned long long)r->cas.handovers, r->llm_prefix);
+	if (o->mode == BENCH_SPEC)
 		printf("spec   %10.2f t/s against %.2f t/s alone on the same text: "
 		       "x%.2f; %.1f%% of drafts accepted, %.2f tokens per target pass\n",
 		       r->spec_tg.median, r->alone_tg.median,
@@ -520,12 +595,12 @@ int cmd_bench(int argc, char **argv)
 	duet_model_get_info(m, &mi);
 	duet_model *dm = NULL;
 	duet_context *dctx = NULL;
-	if (o.spec)
+	if (o.mode != BENCH_LLM)
 		s = cli_draft_context(&o.be, &o.co, c, dev, o.draft, &dm, &dctx);
 	if (s == DUET_OK)
 		s = measure(&o, c, mi.n_vocab, &r);
-	if (s == DUET_OK && o.spec)
-		s = measure_spec(&o, c, dctx, &r);
+	if (s == DUET_OK && o.mode != BENCH_LLM)
+		s = measure_collab(&o, c, dctx, &r);
 	if (s != DUET_OK) {
 		rc = cli_fail(CMD, s);
 	} else {

@@ -48,14 +48,29 @@ static const char usage_text[] =
 	"                          token for token; above, tokens drawn from -m's\n"
 	"                          softmax(logits / temp) exactly, by rejection\n"
 	"                          sampling; top-k/p, min-p and penalties do not\n"
-	"                          apply) or llm (-m alone)\n"
+	"                          apply), cascade (the draft writes while it is\n"
+	"                          confident, -m takes over where it is not),\n"
+	"                          llm (-m alone) or slm (the draft alone)\n"
 	"  --draft-max K           tokens drafted per round, at most (default\n"
-	"                          8, up to 16; adapts to the acceptance)\n";
+	"                          8, up to 16; adapts to the acceptance)\n"
+	"  --show-source           cascade: mark each span with the model that\n"
+	"                          wrote it, <slm>...</slm> and <llm>...</llm>\n"
+	"                          (with --ids: s:ID and l:ID)\n"
+	"  --cascade-metric M      margin (top-1 minus top-2 probability,\n"
+	"                          default) or entropy (1 - normalised entropy)\n"
+	"  --cascade-threshold X   the draft keeps the turn while its mean\n"
+	"                          confidence is at least X (default 0.3 margin,\n"
+	"                          0.6 entropy)\n"
+	"  --cascade-window N      tokens that mean is taken over (default 2)\n"
+	"  --cascade-span N        tokens -m writes per turn (default 8)\n";
+
+enum run_mode { MODE_LLM, MODE_SLM, MODE_SPEC, MODE_CASCADE };
 
 typedef struct run_opts {
 	const char *model, *tokens, *prompt, *file, *draft;
-	bool spec;             /* --mode spec (with a draft) */
-	bool mode_given;
+	enum run_mode mode;
+	bool mode_given, show_source;
+	duet_cascade_params cp;
 	uint32_t draft_max;
 	cli_backend be;
 	const char *system, *user, *chat_template;
@@ -80,6 +95,7 @@ static bool parse(int argc, char **argv, run_opts *o, int *rc)
 		if (cli_is(a, "--ignore-eos", NULL)) { o->ignore_eos = true; continue; }
 		if (cli_is(a, "--no-display-prompt", NULL)) { o->no_prompt = true; continue; }
 		if (cli_is(a, "--special", NULL)) { o->special = true; continue; }
+		if (cli_is(a, "--show-source", NULL)) { o->show_source = true; continue; }
 		if (cli_is(a, "--chat", NULL)) { o->chat = true; continue; }
 		int be = cli_backend_option(CMD, argc, argv, &i, &o->be);
 		if (be < 0)
@@ -96,13 +112,34 @@ static bool parse(int argc, char **argv, run_opts *o, int *rc)
 		else if (cli_is(a, "-md", "--model-draft") || cli_is(a, "--draft", NULL))
 			o->draft = v;
 		else if (cli_is(a, "--mode", NULL)) {
-			ok = !strcmp(v, "spec") || !strcmp(v, "llm");
-			o->spec = !strcmp(v, "spec");
+			static const char *const names[] = { "llm", "slm", "spec", "cascade" };
+			ok = false;
+			for (int k = 0; k < 4; k++)
+				if (!strcmp(v, names[k])) {
+					o->mode = (enum run_mode)k;
+					ok = true;
+				}
 			o->mode_given = true;
 			if (!ok)
-				cli_error(CMD, CLI_USAGE, "unknown --mode '%s' (spec or llm; "
-					  "cascade is not built yet)", v);
-		} else if (cli_is(a, "--draft-max", NULL))
+				cli_error(CMD, CLI_USAGE, "unknown --mode '%s' (llm, slm, "
+					  "spec or cascade)", v);
+		} else if (cli_is(a, "--cascade-metric", NULL)) {
+			ok = !strcmp(v, "margin") || !strcmp(v, "entropy");
+			o->cp.metric = strcmp(v, "entropy") ? DUET_CONF_MARGIN : DUET_CONF_ENTROPY;
+			if (!ok)
+				cli_error(CMD, CLI_USAGE, "unknown --cascade-metric '%s' "
+					  "(margin or entropy)", v);
+		} else if (cli_is(a, "--cascade-threshold", NULL)) {
+			ok = cli_f32(CMD, a, v, 0.0f, 1.0f, &o->cp.threshold);
+			if (ok && o->cp.threshold <= 0) {
+				cli_error(CMD, CLI_USAGE, "--cascade-threshold must be above 0");
+				ok = false;
+			}
+		} else if (cli_is(a, "--cascade-window", NULL))
+			ok = cli_u32(CMD, a, v, 1, 64, &o->cp.window);
+		else if (cli_is(a, "--cascade-span", NULL))
+			ok = cli_u32(CMD, a, v, 1, 1u << 20, &o->cp.llm_span);
+		else if (cli_is(a, "--draft-max", NULL))
 			ok = cli_u32(CMD, a, v, 1, 16, &o->draft_max);
 		else if (cli_is(a, "--tokens", NULL)) o->tokens = v;
 		else if (cli_is(a, "-p", "--prompt")) o->prompt = v;
@@ -146,9 +183,15 @@ static bool parse(int argc, char **argv, run_opts *o, int *rc)
 		goto usage;
 	}
 	if (o->draft && !o->mode_given)
-		o->spec = true;
-	if (o->spec && !o->draft) {
-		cli_error(CMD, CLI_USAGE, "--mode spec needs a draft model (-md FILE)");
+		o->mode = MODE_SPEC;
+	if (o->mode != MODE_LLM && !o->draft) {
+		cli_error(CMD, CLI_USAGE, "--mode %s needs a draft model (-md FILE)",
+			  o->mode == MODE_SLM ? "slm" : o->mode == MODE_SPEC ? "spec"
+									       : "cascade");
+		goto usage;
+	}
+	if (o->show_source && o->mode != MODE_CASCADE) {
+		cli_error(CMD, CLI_USAGE, "--show-source goes with --mode cascade");
 		goto usage;
 	}
 
@@ -183,22 +226,79 @@ typedef struct gen {
 	const run_opts *o;
 	uint32_t n_vocab;
 	uint32_t n_gen;
+	int src;                /* model of the open --show-source span, or -1 */
 	double t_prompt, t_gen;
 	duet_utf8_stream out;
 } gen;
 
-/* Prints one generated token; false when generation ends with it. */
-static bool emit(gen *g, int32_t tok, bool first)
+/* Prints one generated token; false when generation ends with it. src:
+ * the cascade's model of the token, or -1. */
+static bool emit_from(gen *g, int32_t tok, bool first, int src)
 {
 	g->n_gen++;
-	if (g->o->ids)
+	bool mark = g->o->show_source && src >= 0;
+	if (g->o->ids && mark) {
+		printf(first ? "%c:%d" : " %c:%d", src == DUET_SOURCE_LLM ? 'l' : 's', tok);
+	} else if (g->o->ids) {
 		printf(first ? "%d" : " %d", tok);
-	else if (!duet_model_token_is_eog(g->model, tok))
-		put_token(g->model, &g->out, tok);
+	} else {
+		if (mark && src != g->src) {
+			/* a span ends: its held-back bytes go before the mark */
+			char tail[4];
+			fwrite(tail, 1, duet_utf8_stream_flush(&g->out, tail), stdout);
+			if (g->src >= 0)
+				fputs(g->src == DUET_SOURCE_LLM ? "</llm>" : "</slm>", stdout);
+			fputs(src == DUET_SOURCE_LLM ? "<llm>" : "<slm>", stdout);
+			g->src = src;
+		}
+		if (!duet_model_token_is_eog(g->model, tok))
+			put_token(g->model, &g->out, tok);
+	}
 	fflush(stdout);
 	if (!g->o->ignore_eos && duet_model_token_is_eog(g->model, tok))
 		return false;
 	return g->o->n_predict < 0 || g->n_gen < (uint32_t)g->o->n_predict;
+}
+
+static bool emit(gen *g, int32_t tok, bool first)
+{
+	return emit_from(g, tok, first, -1);
+}
+
+/* The cascade: the draft writes while confident, -m where it is not. */
+static duet_status generate_cascade(gen *g, duet_context *dctx, const int32_t *prompt,
+				    uint32_t n_prompt, duet_cascade_stats *st)
+{
+	duet_cascade *cs;
+	int32_t tok;
+	duet_source src;
+	duet_cascade_params prm = g->o->cp;
+	prm.temperature = g->o->sp.temperature;
+	prm.seed = g->o->sp.seed;
+	double t0 = duet_now_ms();
+	duet_status s = duet_cascade_create(g->ctx, dctx, prompt, n_prompt, &prm, &tok,
+					    &src, &cs);
+	g->t_prompt = duet_now_ms() - t0;
+	if (s != DUET_OK)
+		return s;
+	bool more = g->o->n_predict != 0 && emit_from(g, tok, true, (int)src);
+	while (more && duet_context_n_past(g->ctx) < duet_context_n_ctx(g->ctx) &&
+	       duet_context_n_past(dctx) < duet_context_n_ctx(dctx)) {
+		t0 = duet_now_ms();
+		s = duet_cascade_step(cs, &tok, &src);
+		g->t_gen += duet_now_ms() - t0;
+		if (s != DUET_OK)
+			break;
+		more = emit_from(g, tok, false, (int)src);
+	}
+	if (g->o->show_source && !g->o->ids && g->src >= 0) {
+		char tail[4];
+		fwrite(tail, 1, duet_utf8_stream_flush(&g->out, tail), stdout);
+		fputs(g->src == DUET_SOURCE_LLM ? "</llm>" : "</slm>", stdout);
+	}
+	duet_cascade_get_stats(cs, st);
+	duet_cascade_destroy(cs);
+	return s;
 }
 
 /* Greedy speculative decoding with the draft context: the target's own
@@ -262,7 +362,7 @@ static int run(const run_opts *o, duet_model *m, const int32_t *prompt,
 {
 	duet_model_info info;
 	duet_model_get_info(m, &info);
-	gen g = { .model = m, .o = o, .n_vocab = info.n_vocab };
+	gen g = { .model = m, .o = o, .n_vocab = info.n_vocab, .src = -1 };
 	duet_device *dev;
 	duet_context_options co = o->co;
 	int rc = cli_context(CMD, m, &o->be, &co, &dev, &g.ctx);
@@ -272,7 +372,8 @@ static int run(const run_opts *o, duet_model *m, const int32_t *prompt,
 	duet_model *dm = NULL;
 	duet_context *dctx = NULL;
 	duet_spec_stats sst = { 0 };
-	if (s == DUET_OK && o->draft && o->spec)
+	duet_cascade_stats cst = { 0 };
+	if (s == DUET_OK && (o->mode == MODE_SPEC || o->mode == MODE_CASCADE))
 		s = cli_draft_context(&o->be, &co, g.ctx, dev, o->draft, &dm, &dctx);
 	if (s != DUET_OK)
 		goto out;
@@ -284,8 +385,10 @@ static int run(const run_opts *o, duet_model *m, const int32_t *prompt,
 	else if (!o->ids && !o->no_prompt && !o->chat)
 		fputs(o->prompt ? o->prompt : "", stdout);
 	const float *logits;
-	if (dctx) {
+	if (o->mode == MODE_SPEC) {
 		s = generate_spec(&g, dctx, prompt, n_prompt, &sst);
+	} else if (o->mode == MODE_CASCADE) {
+		s = generate_cascade(&g, dctx, prompt, n_prompt, &cst);
 	} else {
 		double t0 = duet_now_ms();
 		s = duet_context_eval(g.ctx, prompt, n_prompt, false, &logits);
@@ -309,7 +412,14 @@ static int run(const run_opts *o, duet_model *m, const int32_t *prompt,
 			g.n_gen > 1 ? (g.n_gen - 1) / (g.t_gen / 1e3) : 0.0,
 			(unsigned long long)o->sp.seed,
 			cli_backend_desc(g.ctx, desc, sizeof desc));
-	if (s == DUET_OK && dctx)
+	if (s == DUET_OK && o->mode == MODE_CASCADE)
+		fprintf(stderr, "duet run: cascade: %llu of %llu tokens by the draft "
+			"(%.1f%%), %llu handovers, %llu target passes over %llu tokens\n",
+			(unsigned long long)cst.slm_tokens, (unsigned long long)cst.tokens,
+			cst.tokens ? 100.0 * (double)cst.slm_tokens / (double)cst.tokens : 0.0,
+			(unsigned long long)cst.handovers, (unsigned long long)cst.llm_passes,
+			(unsigned long long)cst.llm_evaluated);
+	if (s == DUET_OK && o->mode == MODE_SPEC)
 		fprintf(stderr, "duet run: spec: %llu of %llu drafted tokens accepted "
 			"(%.1f%%), %llu tokens in %llu target passes (%.2f per pass)\n",
 			(unsigned long long)sst.accepted, (unsigned long long)sst.drafted,
@@ -378,7 +488,8 @@ int cmd_run(int argc, char **argv)
 	if (o.tokens && !cli_tokens(CMD, o.tokens, &prompt, &n_prompt))
 		return CLI_USAGE;
 	duet_model *m;
-	duet_status s = duet_model_load(o.model, &o.be.mo, &m);
+	duet_status s = duet_model_load(o.mode == MODE_SLM ? o.draft : o.model,
+					&o.be.mo, &m);
 	if (s != DUET_OK) {
 		free(prompt);
 		return cli_fail(CMD, s);
