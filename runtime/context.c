@@ -12,6 +12,7 @@
 #include "graph.h"
 #include "kv.h"
 #include "pick.h"
+#include "scheduler.h"
 #include "session.h"
 
 /* Graph buckets: one for single-token decode steps, one for batches. */
@@ -36,7 +37,15 @@ struct duet_context {
 	duet_kv_seq *seq;           /* pages from a shared pool (kv.paged) */
 	int32_t *hist;              /* [n_ctx] tokens evaluated, to recompute */
 	uint64_t recomputed;        /* positions recomputed after preemption */
+	duet_sched *sched;          /* turns on the resource, or NULL */
+	duet_priority sched_prio;
 };
+
+void duet_context_set_sched(duet_context *c, duet_sched *s, duet_priority pr)
+{
+	c->sched = s;
+	c->sched_prio = pr;
+}
 
 const char *duet_backend_name(duet_backend b)
 {
@@ -404,8 +413,14 @@ static duet_status eval(duet_context *c, const int32_t *tokens, uint32_t n,
 		duet_step st = { .tokens = tokens + i, .n_tokens = m,
 				 .pos0 = c->n_past };
 		s = get_graph(c, m == 1 ? BUCKET_ONE : BUCKET_BATCH, mode, &g);
-		if (s == DUET_OK)
+		if (s == DUET_OK) {
+			/* one forward pass per turn on the resource */
+			if (c->sched)
+				duet_sched_acquire(c->sched, c->sched_prio);
 			s = run(c, g, &st, &out, &ids);
+			if (c->sched)
+				duet_sched_release(c->sched);
+		}
 		if (s != DUET_OK) {
 			c->n_past = start_past; /* positions past it are ignored */
 			return s;

@@ -23,6 +23,7 @@ const char *duet_status_str(duet_status s)
 	case DUET_E_AGAIN: return "resource temporarily unavailable";
 	case DUET_E_RANGE: return "limit reached";
 	case DUET_E_NOT_FOUND: return "not found";
+	case DUET_E_CANCELED: return "canceled";
 	}
 	return "unknown status";
 }

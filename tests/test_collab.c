@@ -6,6 +6,7 @@
  * sampling of the target, a two-sample chi-square). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -410,4 +411,149 @@ Test(collab, cascade_rejects_bad_parameters_and_pairs, .init = make_pair)
 	duet_context_destroy(oc);
 	duet_model_destroy(om);
 	close_pair(&p);
+}
+
+/* ---- the runtime and its sessions ----------------------------------------- */
+
+typedef struct collected {
+	int32_t ids[256];
+	duet_source src[256];
+	uint32_t n, stop_after;
+	duet_session *cancel;  /* canceled from the callback's thread at stop_after */
+} collected;
+
+static bool collect(void *user, int32_t token, const char *text, size_t len,
+		    duet_source src)
+{
+	collected *c = user;
+	(void)text, (void)len;
+	c->src[c->n] = src;
+	c->ids[c->n++] = token;
+	if (c->cancel && c->n == c->stop_after)
+		duet_session_cancel(c->cancel);
+	return c->cancel || !c->stop_after || c->n < c->stop_after;
+}
+
+static duet_runtime *demo_runtime(void)
+{
+	char t[512], d[512];
+	snprintf(t, sizeof t, "%s/models/austen-llm-q8_0.gguf", DUET_SRC_DIR);
+	snprintf(d, sizeof d, "%s/models/austen-slm-q8_0.gguf", DUET_SRC_DIR);
+	duet_runtime_options ro = { .llm_path = t, .slm_path = d,
+				    .backend = DUET_BACKEND_CPU, .n_threads = 1 };
+	duet_runtime *rt;
+	cr_assert_eq(duet_runtime_create(&ro, &rt), DUET_OK, "%s", duet_last_error());
+	return rt;
+}
+
+static void generate_mode(duet_runtime *rt, duet_mode mode, collected *c)
+{
+	duet_session_options so = { .mode = mode, .priority = DUET_PRIORITY_NORMAL,
+				    .n_ctx = 128 };
+	duet_session *s;
+	cr_assert_eq(duet_session_open(rt, &so, &s), DUET_OK, "%s", duet_last_error());
+	memset(c, 0, sizeof *c);
+	cr_assert_eq(duet_session_generate(s, "It is a truth universally", 40, collect, c),
+		     DUET_OK, "%s", duet_last_error());
+	duet_session_close(s);
+}
+
+/* Greedy sessions: spec gives the LLM's tokens, slm the SLM's, a cascade
+ * names a model for each token; a callback returning false stops. */
+Test(collab, runtime_sessions_generate_in_every_mode, .timeout = 60)
+{
+	duet_runtime *rt = demo_runtime();
+	collected llm, slm, spec, cas;
+	generate_mode(rt, DUET_MODE_LLM, &llm);
+	generate_mode(rt, DUET_MODE_SLM, &slm);
+	generate_mode(rt, DUET_MODE_SPEC, &spec);
+	generate_mode(rt, DUET_MODE_CASCADE, &cas);
+	cr_assert_geq(llm.n, 10, "%u tokens", llm.n); /* up to 40, or the end */
+	cr_assert_eq(spec.n, llm.n);
+	cr_assert_arr_eq(spec.ids, llm.ids, llm.n * sizeof *llm.ids, "spec is the LLM's output");
+	for (uint32_t i = 0; i < slm.n; i++)
+		cr_assert_eq(slm.src[i], DUET_SOURCE_SLM);
+	cr_assert_neq(memcmp(slm.ids, llm.ids, sizeof llm.ids[0] * 10), 0,
+		      "the SLM alone writes another text");
+	uint32_t by_slm = 0;
+	for (uint32_t i = 0; i < cas.n; i++)
+		by_slm += cas.src[i] == DUET_SOURCE_SLM;
+	cr_assert(by_slm > 0 && by_slm < cas.n, "%u of %u by the SLM", by_slm, cas.n);
+	/* a callback that says stop */
+	duet_session *s;
+	duet_session_options so = { .mode = DUET_MODE_LLM, .n_ctx = 64 };
+	cr_assert_eq(duet_session_open(rt, &so, &s), DUET_OK);
+	collected c = { .stop_after = 5 };
+	cr_assert_eq(duet_session_generate(s, "It is", 40, collect, &c), DUET_OK);
+	cr_assert_eq(c.n, 5);
+	duet_session_stats st;
+	duet_session_get_stats(s, &st);
+	cr_assert_eq(st.tokens, 5);
+	duet_session_close(s);
+	duet_runtime_destroy(rt);
+}
+
+typedef struct bg_run {
+	duet_session *s;
+	duet_status st;
+	collected c;
+} bg_run;
+
+static void *bg_main(void *arg)
+{
+	bg_run *b = arg;
+	b->st = duet_session_generate(b->s, "It is a truth universally acknowledged", 100000,
+				      collect, &b->c);
+	return NULL;
+}
+
+/* Cancel: from the generating thread (in the callback) and from another
+ * thread; the session works again afterwards. Bad options are refused. */
+Test(collab, runtime_sessions_cancel_and_refuse, .timeout = 60)
+{
+	duet_runtime *rt = demo_runtime();
+	duet_session *s;
+	duet_session_options so = { .mode = DUET_MODE_CASCADE, .n_ctx = 256,
+				    .priority = DUET_PRIORITY_INTERACTIVE };
+	cr_assert_eq(duet_session_open(rt, &so, &s), DUET_OK);
+	collected c = { .stop_after = 7, .cancel = s };
+	cr_assert_eq(duet_session_generate(s, "It is", 100, collect, &c), DUET_E_CANCELED);
+	cr_assert_eq(c.n, 7, "stops at the token after the cancel");
+	memset(&c, 0, sizeof c);
+	cr_assert_eq(duet_session_generate(s, "It is", 10, collect, &c), DUET_OK, "%s",
+		     duet_last_error());
+	cr_assert_eq(c.n, 10);
+	/* from another thread: the LLM writing until the context is full */
+	duet_session_options bo = { .mode = DUET_MODE_LLM, .n_ctx = 4096,
+				    .sampling = { .temperature = 0.9f, .seed = 3,
+						  .repeat_penalty = 1.0f,
+						  .repeat_last_n = 64 } };
+	bg_run b = { 0 };
+	cr_assert_eq(duet_session_open(rt, &bo, &b.s), DUET_OK);
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, bg_main, &b), 0);
+	while (__atomic_load_n(&b.c.n, __ATOMIC_RELAXED) < 3)
+		;
+	duet_session_cancel(b.s);
+	pthread_join(th, NULL);
+	cr_assert_eq(b.st, DUET_E_CANCELED, "%s", duet_status_str(b.st));
+	cr_assert_lt(b.c.n, 4000);
+	duet_session_close(b.s);
+	duet_session_close(s);
+	/* refused */
+	duet_session_options bad = { .mode = (duet_mode)9 };
+	duet_session *x = NULL;
+	cr_assert_eq(duet_session_open(rt, &bad, &x), DUET_E_INVAL);
+	cr_assert_null(x);
+	duet_runtime_destroy(rt);
+	char t[512];
+	snprintf(t, sizeof t, "%s/models/austen-llm-q8_0.gguf", DUET_SRC_DIR);
+	duet_runtime_options ro = { .llm_path = t, .backend = DUET_BACKEND_CPU };
+	cr_assert_eq(duet_runtime_create(&ro, &rt), DUET_OK);
+	so.mode = DUET_MODE_SPEC;
+	cr_assert_eq(duet_session_open(rt, &so, &x), DUET_E_INVAL);
+	cr_assert(strstr(duet_last_error(), "SLM"), "%s", duet_last_error());
+	duet_runtime_destroy(rt);
+	duet_runtime_options none = { 0 };
+	cr_assert_eq(duet_runtime_create(&none, &rt), DUET_E_INVAL);
 }

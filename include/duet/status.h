@@ -29,6 +29,7 @@ typedef enum duet_status {
 	DUET_E_AGAIN = -8,        /* temporarily out of a resource; retry later */
 	DUET_E_RANGE = -9,        /* a limit was reached (e.g. context full) */
 	DUET_E_NOT_FOUND = -10,   /* a named item (file, key, tensor) is absent */
+	DUET_E_CANCELED = -11,    /* stopped by duet_session_cancel() */
 } duet_status;
 
 /* Returns a static, human-readable name for s ("DUET_E_CORRUPT: ...").
