@@ -110,6 +110,19 @@ duet_model *duet_runtime_model(duet_runtime *rt, bool slm)
 	return slm ? rt->slm : rt->llm;
 }
 
+void duet_runtime_get_stats(duet_runtime *rt, duet_runtime_stats *st)
+{
+	duet_sched_stats a, b;
+	duet_sched_get_stats(rt->sched_dev, &a);
+	duet_sched_get_stats(rt->sched_cpu, &b);
+	memset(st, 0, sizeof *st);
+	for (int p = 0; p < 3; p++) {
+		st->turns[p] = a.turns[p] + b.turns[p];
+		st->wait_ms[p] = (a.wait_s[p] + b.wait_s[p]) * 1e3;
+	}
+	st->starved = a.starved + b.starved;
+}
+
 static duet_status open_context(duet_session *s, bool slm, duet_context **out)
 {
 	duet_runtime *rt = s->rt;
@@ -215,7 +228,7 @@ static duet_status deliver(sink *k, int32_t tok, duet_source src)
 		n = duet_utf8_stream_push(&s->utf8, raw, len, text);
 	if (k->cb && !k->cb(k->user, tok, text, n, src))
 		k->stop = true;
-	if (eog || --k->left == 0)
+	if ((eog && !s->o.ignore_eog) || --k->left == 0)
 		k->stop = true;
 	return atomic_load(&s->cancel) ? DUET_E_CANCELED : DUET_OK;
 }

@@ -590,6 +590,17 @@ DUET_API void duet_runtime_destroy(duet_runtime *rt);
 /* The LLM or (slm true) the SLM of rt, or NULL; owned by rt. */
 DUET_API duet_model *duet_runtime_model(duet_runtime *rt, bool slm);
 
+/* Turns the schedulers gave (one forward pass each), summed over the
+ * device's and the CPU's, by duet_priority. */
+typedef struct duet_runtime_stats {
+	uint64_t turns[3];
+	double wait_ms[3];    /* time spent waiting for those turns */
+	uint64_t starved;     /* turns given past the starvation limit */
+} duet_runtime_stats;
+
+/* Fills *st. Thread-safe. */
+DUET_API void duet_runtime_get_stats(duet_runtime *rt, duet_runtime_stats *st);
+
 typedef enum duet_mode {
 	DUET_MODE_LLM = 0,     /* the LLM alone */
 	DUET_MODE_SLM = 1,     /* the SLM alone */
@@ -605,6 +616,7 @@ typedef struct duet_session_options {
 				     cascade use its temperature and seed only */
 	uint32_t draft_max;       /* spec: 0: 8 */
 	duet_cascade_params cascade;
+	bool ignore_eog;          /* go on past end-of-generation tokens */
 } duet_session_options;
 
 typedef struct duet_session duet_session;
