@@ -673,6 +673,18 @@ Test(cli, cascade_marks_its_sources, .timeout = 120)
 	free(want);
 	proc_free(&r);
 
+	/* the draft on the CPU beside the target on Vulkan: still the
+	 * target's own output */
+	if (vulkan_present()) {
+		r = RUN("run", "-m", llm, "-md", slm, "-p", "It is a truth", "-n", "48",
+			"--temp", "0", "--ids", "--ignore-eos", "--backend", "vulkan",
+			"--backend-draft", "cpu", "--quiet");
+		cr_assert_eq(r.exit_code, 0, "%s", r.err);
+		want = greedy_ids(llm, NULL, "It is a truth", "vulkan");
+		cr_assert_str_eq(r.out, want);
+		free(want);
+		proc_free(&r);
+	}
 	r = RUN("run", "-m", llm, "--mode", "cascade", "-p", "It");
 	expect_one_line_error(&r, "run", 2);
 	r = RUN("run", "-m", llm, "-md", slm, "--show-source", "-p", "It");

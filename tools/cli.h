@@ -66,6 +66,8 @@ typedef struct cli_backend {
 	duet_model_options mo; /* --mem-budget, --io */
 	bool quiet;            /* --quiet: no progress bar */
 	uint64_t kv_pool_bytes; /* --kv-pool: the cache in a pool of this size */
+	duet_backend draft_backend; /* --backend-draft */
+	bool draft_backend_given;
 } cli_backend;
 
 /* Usage lines for the options above. */

@@ -21,6 +21,10 @@ const char cli_backend_usage[] =
 	"                          every pass\n"
 	"  --kv-pool B             the KV cache in pages of a shared pool of B\n"
 	"                          bytes (K/M/G), on the Vulkan device in use\n"
+	"  --backend-draft B       where the draft model (-md) runs: vulkan, cpu\n"
+	"                          or auto (default: where -m runs); the CPU\n"
+	"                          can beat a GPU at a tiny model's one-token\n"
+	"                          steps\n"
 	"  --io R                  reader for those layers: uring, aio, pread\n"
 	"                          or mmap (default: the first that works)\n"
 	"  --quiet                 no progress bar while weights load (it is\n"
@@ -41,7 +45,8 @@ int cli_backend_option(const char *cmd, int argc, char **argv, int *i,
 		b->quiet = true;
 		return 1;
 	}
-	if (!cli_is(a, "--backend", NULL) && !cli_is(a, "--device", NULL) &&
+	if (!cli_is(a, "--backend", NULL) && !cli_is(a, "--backend-draft", NULL) &&
+	    !cli_is(a, "--device", NULL) &&
 	    !cli_is(a, "--kernels", NULL) && !cli_is(a, "--mem-budget", NULL) &&
 	    !cli_is(a, "--io", NULL) && !cli_is(a, "--kv-pool", NULL))
 		return 0;
@@ -71,13 +76,16 @@ int cli_backend_option(const char *cmd, int argc, char **argv, int *i,
 			  "or G, or 1%%..100%%)", v);
 		return -1;
 	}
-	if (cli_is(a, "--backend", NULL)) {
+	if (cli_is(a, "--backend", NULL) || cli_is(a, "--backend-draft", NULL)) {
+		duet_backend *be = cli_is(a, "--backend", NULL) ? &b->backend
+								: &b->draft_backend;
+		b->draft_backend_given |= be == &b->draft_backend;
 		if (!strcmp(v, "cpu"))
-			b->backend = DUET_BACKEND_CPU;
+			*be = DUET_BACKEND_CPU;
 		else if (!strcmp(v, "vulkan"))
-			b->backend = DUET_BACKEND_VULKAN;
+			*be = DUET_BACKEND_VULKAN;
 		else if (!strcmp(v, "auto"))
-			b->backend = DUET_BACKEND_AUTO;
+			*be = DUET_BACKEND_AUTO;
 		else {
 			cli_error(cmd, CLI_USAGE, "unknown backend '%s' (vulkan, "
 				  "cpu or auto)", v);
@@ -202,8 +210,8 @@ duet_status cli_draft_context(const cli_backend *b, const duet_context_options *
 	*dm = NULL;
 	*dctx = NULL;
 	duet_context_options dco = *co;
-	dco.backend = duet_context_backend(ctx);
-	dco.device = dev;
+	dco.backend = b->draft_backend_given ? b->draft_backend : duet_context_backend(ctx);
+	dco.device = dco.backend != DUET_BACKEND_CPU ? dev : NULL;
 	dco.kv_pool = NULL;
 	duet_status s = duet_model_load(path, &b->mo, dm);
 	if (s == DUET_OK)
