@@ -55,7 +55,7 @@ duet_kernel(argmax argmax.comp)
 set(DUET_EMBEDDED ${PROJECT_BINARY_DIR}/shaders/shaders_embedded.c)
 add_custom_command(
   OUTPUT ${DUET_EMBEDDED}
-  COMMAND embed_spirv ${DUET_EMBEDDED} ${DUET_SPV_ARGS}
-  DEPENDS embed_spirv ${DUET_SPV_FILES}
+  COMMAND ${DUET_EMBED_SPIRV} ${DUET_EMBEDDED} ${DUET_SPV_ARGS}
+  DEPENDS ${DUET_EMBED_SPIRV} ${DUET_SPV_FILES}
   COMMENT "Embedding ${PROJECT_BINARY_DIR}/shaders/spv/*.spv")
 set(DUET_EMBEDDED_SOURCE ${DUET_EMBEDDED})

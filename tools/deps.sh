@@ -50,6 +50,35 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 	DUET_TEST_PACKAGES="$DUET_TEST_PACKAGES nodejs npm"
 fi
 
+# Like duet_need_packages, for optional steps: as root, installs what is
+# missing; otherwise prints the apt-get line and returns 1 (the caller
+# skips the step) instead of stopping.
+duet_want_packages() {
+	if ! command -v dpkg-query >/dev/null 2>&1; then
+		return 1
+	fi
+	missing=""
+	for p in "$@"; do
+		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+			missing="$missing $p"
+		fi
+	done
+	[ -z "$missing" ] && return 0
+	if [ "$(id -u)" -eq 0 ]; then
+		echo "duet: installing:$missing" >&2
+		apt-get update -qq &&
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				--no-install-recommends $missing >/dev/null && return 0
+		echo "duet: apt-get install failed" >&2
+		return 1
+	fi
+	echo "duet: skipped; to run it: sudo apt-get install -y$missing" >&2
+	return 1
+}
+
+# The arm64 Linux cross build and its emulated run.
+DUET_ARM64_PACKAGES="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
+
 # Parallel build jobs: the CPU count.
 duet_jobs() {
 	getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2

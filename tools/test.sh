@@ -24,6 +24,26 @@ step "tests"
 # the 2-core machine: 506 s one at a time, 429 s two at a time)
 ctest --test-dir build --output-on-failure -j "$jobs"
 
+step "arm64 Linux: cross build (gcc-aarch64-linux-gnu), the CLI under qemu-user"
+if duet_want_packages $DUET_ARM64_PACKAGES; then
+	cmake -S . -B build-arm64 --toolchain cmake/aarch64-linux-gnu.cmake \
+		-DCMAKE_BUILD_TYPE=Release -DDUET_BUILD_TESTS=OFF >/dev/null
+	cmake --build build-arm64 -j "$jobs" --target duet duet-example-sessions duet_shared
+	sh tests/arm64/run.sh "$PWD/build" "$PWD/build-arm64"
+fi
+
+step "Android: NDK build (arm64-v8a, android-28) when an NDK is present"
+ndk=${ANDROID_NDK_HOME:-${ANDROID_NDK:-}}
+if [ -n "$ndk" ] && [ -f "$ndk/build/cmake/android.toolchain.cmake" ]; then
+	cmake -S . -B build-android -DCMAKE_BUILD_TYPE=Release \
+		--toolchain "$ndk/build/cmake/android.toolchain.cmake" \
+		-DANDROID_ABI=arm64-v8a -DANDROID_PLATFORM=android-28 \
+		-DDUET_BUILD_TESTS=OFF >/dev/null
+	cmake --build build-android -j "$jobs"
+else
+	echo "skipped: no Android NDK (set ANDROID_NDK_HOME to build for arm64-v8a; docs/android.md)"
+fi
+
 step "build (ASan + UBSan)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDUET_SANITIZE=ON -DDUET_BUILD_TESTS=ON >/dev/null
 cmake --build build-asan -j "$jobs"
