@@ -450,26 +450,14 @@ static void print_json(const bench_opts *o, duet_model *m, duet_context *c,
 	json_num(stdout, tg->max);
 	static const char *const mode_names[] = { "llm", "spec", "cascade" };
 	printf(", \"mode\": \"%s\"", mode_names[o->mode]);
-	if (o->mode == BENCH_CASCADE) {
+	if (o->mode != BENCH_LLM) {
+		/* the draft, the LLM alone in the same run, and their ratio */
+		bool cas = o->mode == BENCH_CASCADE;
 		const duet_cascade_stats *cs = &r->cas;
-		printf(", \"draft\": ");
-		json_str(stdout, o->draft, strlen(o->draft));
-		printf(", \"llm_alone_tg_tps\": ");
-		json_num(stdout, r->alone_tg.median);
-		printf(", \"speedup\": ");
-		json_num(stdout, r->alone_tg.median > 0 ? r->spec_tg.median / r->alone_tg.median : 0);
-		printf(", \"accept_rate\": null, \"tokens_per_llm_pass\": ");
-		json_num(stdout, cs->llm_passes ? (double)cs->tokens / (double)cs->llm_passes : 0);
-		printf(", \"slm_token_share\": ");
-		json_num(stdout, cs->tokens ? (double)cs->slm_tokens / (double)cs->tokens : 0);
-		printf(", \"handovers\": %llu, \"llm_evaluated\": %llu, "
-		       "\"llm_greedy_prefix\": %u, \"random_tg_tps\": ",
-		       (unsigned long long)cs->handovers, (unsigned long long)cs->llm_evaluated,
-		       r->llm_prefix);
-		json_num(stdout, r->tg.median);
-	}
-	if (o->mode == BENCH_SPEC) {
 		const duet_spec_stats *sp = &r->spec;
+		uint64_t toks = cas ? cs->tokens : sp->tokens;
+		uint64_t passes = cas ? cs->llm_passes : sp->llm_passes;
+		uint64_t by_slm = cas ? cs->slm_tokens : sp->accepted;
 		printf(", \"draft\": ");
 		json_str(stdout, o->draft, strlen(o->draft));
 		printf(", \"llm_alone_tg_tps\": ");
@@ -477,11 +465,19 @@ static void print_json(const bench_opts *o, duet_model *m, duet_context *c,
 		printf(", \"speedup\": ");
 		json_num(stdout, r->alone_tg.median > 0 ? r->spec_tg.median / r->alone_tg.median : 0);
 		printf(", \"accept_rate\": ");
-		json_num(stdout, sp->drafted ? (double)sp->accepted / (double)sp->drafted : 0);
+		if (cas)
+			printf("null");
+		else
+			json_num(stdout, sp->drafted ? (double)sp->accepted / (double)sp->drafted : 0);
 		printf(", \"tokens_per_llm_pass\": ");
-		json_num(stdout, sp->llm_passes ? (double)sp->tokens / (double)sp->llm_passes : 0);
+		json_num(stdout, passes ? (double)toks / (double)passes : 0);
 		printf(", \"slm_token_share\": ");
-		json_num(stdout, sp->tokens ? (double)sp->accepted / (double)sp->tokens : 0);
+		json_num(stdout, toks ? (double)by_slm / (double)toks : 0);
+		if (cas)
+			printf(", \"handovers\": %llu, \"llm_evaluated\": %llu, "
+			       "\"llm_greedy_prefix\": %u",
+			       (unsigned long long)cs->handovers,
+			       (unsigned long long)cs->llm_evaluated, r->llm_prefix);
 		printf(", \"random_tg_tps\": ");
 		json_num(stdout, r->tg.median);
 	}

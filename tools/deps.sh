@@ -5,24 +5,35 @@
 #   . tools/deps.sh
 #   duet_need_packages cmake gcc ...
 
-duet_need_packages() {
-	if ! command -v dpkg-query >/dev/null 2>&1; then
-		echo "duet: not a Debian system; make sure these are installed: $*" >&2
-		return 0
-	fi
+# Sets $missing to the packages of "$@" that are not installed.
+duet_missing_packages() {
 	missing=""
 	for p in "$@"; do
 		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
 			missing="$missing $p"
 		fi
 	done
+}
+
+# Installs $missing with apt-get (as root); status 1 when that failed.
+duet_install_missing() {
+	echo "duet: installing:$missing" >&2
+	apt-get update -qq &&
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $missing >/dev/null && return 0
+	echo "duet: apt-get install failed" >&2
+	return 1
+}
+
+duet_need_packages() {
+	if ! command -v dpkg-query >/dev/null 2>&1; then
+		echo "duet: not a Debian system; make sure these are installed: $*" >&2
+		return 0
+	fi
+	duet_missing_packages "$@"
 	[ -z "$missing" ] && return 0
 	if [ "$(id -u)" -eq 0 ]; then
-		echo "duet: installing:$missing" >&2
-		apt-get update -qq &&
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-				--no-install-recommends $missing >/dev/null ||
-			{ echo "duet: apt-get install failed" >&2; exit 1; }
+		duet_install_missing || exit 1
 	else
 		echo "duet: missing packages; install them with:" >&2
 		echo "  sudo apt-get install -y$missing" >&2
@@ -57,20 +68,11 @@ duet_want_packages() {
 	if ! command -v dpkg-query >/dev/null 2>&1; then
 		return 1
 	fi
-	missing=""
-	for p in "$@"; do
-		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
-			missing="$missing $p"
-		fi
-	done
+	duet_missing_packages "$@"
 	[ -z "$missing" ] && return 0
 	if [ "$(id -u)" -eq 0 ]; then
-		echo "duet: installing:$missing" >&2
-		apt-get update -qq &&
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-				--no-install-recommends $missing >/dev/null && return 0
-		echo "duet: apt-get install failed" >&2
-		return 1
+		duet_install_missing
+		return
 	fi
 	echo "duet: skipped; to run it: sudo apt-get install -y$missing" >&2
 	return 1
