@@ -3,6 +3,8 @@
  * costs a handful of allocations however many tensors it has. Uploads go
  * straight through a mapping when the memory is host-visible (UMA devices,
  * lavapipe) and through a staging copy otherwise. */
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,6 +70,17 @@ uint64_t duet_vk_heap_bytes(const duet_vk_heap *h)
 	return h->total;
 }
 
+/* Fault injection for the tests: DUET_VK_FAIL_ALLOC=N makes the Nth
+ * device memory allocation of the process fail as out of device memory
+ * (tests/test_cli.c runs every N of a model's run). */
+static bool fault_now(void)
+{
+	static atomic_ulong count;
+	const char *e = getenv("DUET_VK_FAIL_ALLOC");
+	unsigned long at = e ? strtoul(e, NULL, 10) : 0;
+	return at && atomic_fetch_add(&count, 1) + 1 == at;
+}
+
 static duet_status block_create(duet_vk_heap *h, uint64_t bytes,
 				duet_vk_block **out)
 {
@@ -104,8 +117,9 @@ static duet_status block_create(duet_vk_heap *h, uint64_t bytes,
 			.memoryTypeIndex = type,
 		};
 		if (s == DUET_OK &&
-		    d->f.vkAllocateMemory(d->handle, &ai, NULL, &b->memory) !=
-			    VK_SUCCESS)
+		    (fault_now() ||
+		     d->f.vkAllocateMemory(d->handle, &ai, NULL, &b->memory) !=
+			     VK_SUCCESS))
 			s = DUET_ERR(DUET_E_DEVICE_NOMEM,
 				     "cannot allocate %llu MiB of device memory "
 				     "(%llu MiB already in this heap)",

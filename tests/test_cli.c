@@ -715,3 +715,42 @@ Test(cli, cascade_marks_its_sources, .timeout = 120)
 	json_free(j);
 	proc_free(&r);
 }
+
+/* Each device memory allocation of a Vulkan run failing in turn
+ * (DUET_VK_FAIL_ALLOC=N, driver-shim/vk_memory.c): a one-line error naming
+ * device memory and exit status 1, never a crash (under ASan: no leak);
+ * past the run's allocations the output is the clean run's. */
+Test(cli, vulkan_allocation_failures_are_errors, .timeout = 120)
+{
+	if (!vulkan_present())
+		cr_skip_test("no Vulkan device: allocation faults not injected");
+	char llm[512];
+	snprintf(llm, sizeof llm, "%s/models/austen-llm-q8_0.gguf", DUET_SRC_DIR);
+	proc_result clean = RUN("run", "-m", llm, "-p", "It is", "-n", "8", "--temp", "0",
+				"--ids", "--backend", "vulkan", "--quiet");
+	cr_assert_eq(clean.exit_code, 0, "%s", clean.err);
+	int failed = 0, ok_after = 0;
+	for (int k = 1; k <= 64 && ok_after < 2; k++) {
+		char v[16];
+		snprintf(v, sizeof v, "%d", k);
+		setenv("DUET_VK_FAIL_ALLOC", v, 1);
+		proc_result r = RUN("run", "-m", llm, "-p", "It is", "-n", "8", "--temp", "0",
+				    "--ids", "--backend", "vulkan", "--quiet");
+		unsetenv("DUET_VK_FAIL_ALLOC");
+		if (r.exit_code == 0) {
+			cr_assert_str_eq(r.out, clean.out, "allocation %d failed, and the "
+					 "run went on to other tokens", k);
+			proc_free(&r);
+			ok_after += failed > 0;
+			continue;
+		}
+		failed++;
+		ok_after = 0;
+		cr_assert(strstr(r.err, "device memory"), "allocation %d: %s", k, r.err);
+		expect_one_line_error(&r, "run", 1);
+	}
+	cr_log_info("%d device allocations failed in turn, each an error", failed);
+	cr_assert_gt(failed, 0, "no allocation was failed");
+	cr_assert_eq(ok_after, 2, "runs kept failing past 64 allocations");
+	proc_free(&clean);
+}
