@@ -5,7 +5,9 @@
 # and a cross-check of the tokenizers and of the demo pair's greedy output
 # against llama.cpp from npm.
 #
-# Long runs for developers: DUET_FUZZ_SECONDS=3600 ./tools/test.sh
+# Long runs for developers: DUET_FUZZ_SECONDS=3600 DUET_ORACLE_ALL=1 ./tools/test.sh
+# (the oracle through the device's other kernel family on every model; and
+# build-asan/tests/fault_alloc LLM SLM 1 fails every allocation in turn).
 set -eu
 cd "$(dirname "$0")/.."
 . tools/deps.sh
