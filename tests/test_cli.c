@@ -511,7 +511,7 @@ static char *greedy_ids(const char *m, const char *draft, const char *prompt,
 /* Greedy speculative decoding gives the target's greedy output token for
  * token: the demo pair, and an oracle model with a draft of its own
  * vocabulary (mkmodel --vocab), on the CPU and on Vulkan. */
-Test(cli, speculative_decoding_equals_the_target_alone, .timeout = 240)
+Test(cli, speculative_decoding_equals_the_target_alone, .timeout = 120)
 {
 	char llm[512], slm[512], oracle[512], draft[512];
 	snprintf(llm, sizeof llm, "%s/models/austen-llm-q8_0.gguf", DUET_SRC_DIR);
