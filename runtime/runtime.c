@@ -25,6 +25,8 @@ struct duet_session {
 	duet_session_options o;
 	duet_context *llm, *slm;  /* those the mode needs */
 	duet_sampler *smp;        /* modes llm and slm */
+	duet_sched *scheds[2];    /* where its contexts take turns, each once */
+	uint32_t n_scheds;
 	atomic_bool cancel;
 	duet_utf8_stream utf8;
 	duet_session_stats st;
@@ -137,11 +139,13 @@ static duet_status open_context(duet_session *s, bool slm, duet_context **out)
 		.priority = s->o.priority,
 	};
 	duet_status st = duet_context_create(slm ? rt->slm : rt->llm, &co, out);
-	if (st == DUET_OK)
-		duet_context_set_sched(*out, be == DUET_BACKEND_VULKAN ? rt->sched_dev
-								       : rt->sched_cpu,
-				       s->o.priority);
-	return st;
+	if (st != DUET_OK)
+		return st;
+	duet_sched *sc = be == DUET_BACKEND_VULKAN ? rt->sched_dev : rt->sched_cpu;
+	duet_context_set_sched(*out, sc, s->o.priority);
+	if (!s->n_scheds || s->scheds[0] != sc)
+		s->scheds[s->n_scheds++] = sc;
+	return DUET_OK;
 }
 
 duet_status duet_session_open(duet_runtime *rt, const duet_session_options *o,
@@ -342,10 +346,10 @@ duet_status duet_session_generate_ids(duet_session *s, const int32_t *prompt, ui
 	if (!max_tokens)
 		return DUET_OK;
 	sink k = { s, cb, user, max_tokens, false };
-	duet_runtime *rt = s->rt;
-	/* the schedulers hold lower priorities back while this one runs */
-	duet_sched_enter(rt->sched_dev, s->o.priority);
-	duet_sched_enter(rt->sched_cpu, s->o.priority);
+	/* the schedulers of its contexts hold lower priorities back while
+	 * this one runs (others' executors are not held up) */
+	for (uint32_t i = 0; i < s->n_scheds; i++)
+		duet_sched_enter(s->scheds[i], s->o.priority);
 	duet_status st;
 	switch (s->o.mode) {
 	case DUET_MODE_LLM: st = gen_single(s, s->llm, prompt, n, &k, DUET_SOURCE_LLM); break;
@@ -353,8 +357,8 @@ duet_status duet_session_generate_ids(duet_session *s, const int32_t *prompt, ui
 	case DUET_MODE_SPEC: st = gen_spec(s, prompt, n, &k); break;
 	default: st = gen_cascade(s, prompt, n, &k); break;
 	}
-	duet_sched_leave(rt->sched_dev, s->o.priority);
-	duet_sched_leave(rt->sched_cpu, s->o.priority);
+	for (uint32_t i = 0; i < s->n_scheds; i++)
+		duet_sched_leave(s->scheds[i], s->o.priority);
 	if (st == DUET_E_CANCELED) {
 		atomic_store(&s->cancel, false);
 		return DUET_ERR(DUET_E_CANCELED, "generation canceled after %llu tokens",
