@@ -203,3 +203,26 @@ void json_num(FILE *f, double v)
 	else
 		fputs("null", f);
 }
+
+const char *cli_mode_name(duet_mode m)
+{
+	static const char *const names[] = { "llm", "slm", "spec", "cascade" };
+	return (uint32_t)m < 4 ? names[m] : "?";
+}
+
+bool cli_mode(const char *cmd, const char *s, const duet_mode *allowed,
+	      int n_allowed, duet_mode *out)
+{
+	char list[64] = "";
+	for (int i = 0; i < n_allowed; i++) {
+		if (!strcmp(s, cli_mode_name(allowed[i]))) {
+			*out = allowed[i];
+			return true;
+		}
+		snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+			 i ? (i + 1 == n_allowed ? " or " : ", ") : "",
+			 cli_mode_name(allowed[i]));
+	}
+	cli_error(cmd, CLI_USAGE, "unknown --mode '%s' (%s)", s, list);
+	return false;
+}

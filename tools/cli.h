@@ -56,6 +56,14 @@ char *cli_read_file(const char *path, size_t *n);
  * frees) of *n token ids. */
 bool cli_tokens(const char *cmd, const char *s, int32_t **out, uint32_t *n);
 
+/* The name of a two-model mode: "llm", "slm", "spec" or "cascade". */
+const char *cli_mode_name(duet_mode m);
+
+/* Parses --mode's value into *out: one of the first n_allowed modes of
+ * `allowed`; false (reported as a usage error) for anything else. */
+bool cli_mode(const char *cmd, const char *s, const duet_mode *allowed,
+	      int n_allowed, duet_mode *out);
+
 /* Executor options shared by run, score and bench (cli_backend.c). */
 typedef struct cli_backend {
 	duet_backend backend; /* AUTO unless --backend */

@@ -38,7 +38,7 @@ typedef struct bench_opts {
 	cli_backend be;
 	duet_context_options co;
 	const char *draft, *text;
-	enum { BENCH_LLM, BENCH_SPEC, BENCH_CASCADE } mode;
+	duet_mode mode;        /* llm, spec or cascade */
 } bench_opts;
 
 static bool parse(int argc, char **argv, bench_opts *o, int *rc)
@@ -74,13 +74,9 @@ static bool parse(int argc, char **argv, bench_opts *o, int *rc)
 		else if (cli_is(a, "--text", NULL))
 			o->text = v;
 		else if (cli_is(a, "--mode", NULL)) {
-			ok = !strcmp(v, "spec") || !strcmp(v, "llm") || !strcmp(v, "cascade");
-			o->mode = !strcmp(v, "spec")	  ? BENCH_SPEC
-				  : !strcmp(v, "cascade") ? BENCH_CASCADE
-							  : BENCH_LLM;
-			if (!ok)
-				cli_error(CMD, CLI_USAGE, "unknown --mode '%s' (llm, spec or "
-					  "cascade)", v);
+			static const duet_mode modes[] = { DUET_MODE_LLM, DUET_MODE_SPEC,
+							   DUET_MODE_CASCADE };
+			ok = cli_mode(CMD, v, modes, 3, &o->mode);
 		}
 		else if (cli_is(a, "--trace", NULL))
 			o->trace = v, o->be.profile = true;
@@ -107,13 +103,13 @@ static bool parse(int argc, char **argv, bench_opts *o, int *rc)
 		cli_error(CMD, CLI_USAGE, "-m FILE is required");
 		goto usage;
 	}
-	if ((o->mode != BENCH_LLM) != !!o->draft) {
+	if ((o->mode != DUET_MODE_LLM) != !!o->draft) {
 		cli_error(CMD, CLI_USAGE, "--mode spec or cascade and -md FILE go together");
 		goto usage;
 	}
-	if (o->mode != BENCH_LLM && o->n_gen < 2) {
+	if (o->mode != DUET_MODE_LLM && o->n_gen < 2) {
 		cli_error(CMD, CLI_USAGE, "--mode %s needs -n 2 or more",
-			  o->mode == BENCH_SPEC ? "spec" : "cascade");
+			  cli_mode_name(o->mode));
 		goto usage;
 	}
 	if (o->n_prompt == 0 && o->n_gen == 0) {
@@ -358,7 +354,7 @@ static duet_status measure_collab(const bench_opts *o, duet_context *c, duet_con
 		alone[run] = (o->n_gen - 1) / (duet_now_s() - t0);
 		duet_context_truncate(c, 0);
 		duet_context_truncate(d, 0);
-		if (s == DUET_OK && o->mode == BENCH_CASCADE) {
+		if (s == DUET_OK && o->mode == DUET_MODE_CASCADE) {
 			duet_cascade_stats st = { 0 };
 			s = run_cascade(c, d, prompt, (uint32_t)n_prompt, o->n_gen, got,
 					&spec[run], &st);
@@ -441,18 +437,17 @@ static void print_json(const bench_opts *o, duet_model *m, duet_context *c,
 	json_num(stdout, r->pp.min);
 	printf(", \"pp_tps_max\": ");
 	json_num(stdout, r->pp.max);
-	const stats *tg = o->mode != BENCH_LLM ? &r->spec_tg : &r->tg;
+	const stats *tg = o->mode != DUET_MODE_LLM ? &r->spec_tg : &r->tg;
 	printf(", \"tg_tps\": ");
 	json_num(stdout, tg->median);
 	printf(", \"tg_tps_min\": ");
 	json_num(stdout, tg->min);
 	printf(", \"tg_tps_max\": ");
 	json_num(stdout, tg->max);
-	static const char *const mode_names[] = { "llm", "spec", "cascade" };
-	printf(", \"mode\": \"%s\"", mode_names[o->mode]);
-	if (o->mode != BENCH_LLM) {
+	printf(", \"mode\": \"%s\"", cli_mode_name(o->mode));
+	if (o->mode != DUET_MODE_LLM) {
 		/* the draft, the LLM alone in the same run, and their ratio */
-		bool cas = o->mode == BENCH_CASCADE;
+		bool cas = o->mode == DUET_MODE_CASCADE;
 		const duet_cascade_stats *cs = &r->cas;
 		const duet_spec_stats *sp = &r->spec;
 		uint64_t toks = cas ? cs->tokens : sp->tokens;
@@ -553,14 +548,14 @@ static void print_text(const bench_opts *o, duet_model *m, duet_context *c,
 	if (o->n_gen)
 		printf("tg%-5u %10.2f t/s  (min %.2f, max %.2f, %u runs)\n", o->n_gen,
 		       r->tg.median, r->tg.min, r->tg.max, o->reps);
-	if (o->mode == BENCH_CASCADE)
+	if (o->mode == DUET_MODE_CASCADE)
 		printf("cascade %9.2f t/s against %.2f t/s alone on the same text: "
 		       "x%.2f; %.1f%% of tokens by the draft, %llu handovers, the first "
 		       "%u tokens as -m alone\n", r->spec_tg.median, r->alone_tg.median,
 		       r->alone_tg.median > 0 ? r->spec_tg.median / r->alone_tg.median : 0,
 		       r->cas.tokens ? 100.0 * (double)r->cas.slm_tokens / (double)r->cas.tokens : 0,
 		       (unsigned long long)r->cas.handovers, r->llm_prefix);
-	if (o->mode == BENCH_SPEC)
+	if (o->mode == DUET_MODE_SPEC)
 		printf("spec   %10.2f t/s against %.2f t/s alone on the same text: "
 		       "x%.2f; %.1f%% of drafts accepted, %.2f tokens per target pass\n",
 		       r->spec_tg.median, r->alone_tg.median,
@@ -591,11 +586,11 @@ int cmd_bench(int argc, char **argv)
 	duet_model_get_info(m, &mi);
 	duet_model *dm = NULL;
 	duet_context *dctx = NULL;
-	if (o.mode != BENCH_LLM)
+	if (o.mode != DUET_MODE_LLM)
 		s = cli_draft_context(&o.be, &o.co, c, dev, o.draft, &dm, &dctx);
 	if (s == DUET_OK)
 		s = measure(&o, c, mi.n_vocab, &r);
-	if (s == DUET_OK && o.mode != BENCH_LLM)
+	if (s == DUET_OK && o.mode != DUET_MODE_LLM)
 		s = measure_collab(&o, c, dctx, &r);
 	if (s != DUET_OK) {
 		rc = cli_fail(CMD, s);

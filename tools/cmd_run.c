@@ -64,11 +64,10 @@ static const char usage_text[] =
 	"  --cascade-window N      tokens that mean is taken over (default 2)\n"
 	"  --cascade-span N        tokens -m writes per turn (default 8)\n";
 
-enum run_mode { MODE_LLM, MODE_SLM, MODE_SPEC, MODE_CASCADE };
 
 typedef struct run_opts {
 	const char *model, *tokens, *prompt, *file, *draft;
-	enum run_mode mode;
+	duet_mode mode;
 	bool mode_given, show_source;
 	duet_cascade_params cp;
 	uint32_t draft_max;
@@ -112,17 +111,10 @@ static bool parse(int argc, char **argv, run_opts *o, int *rc)
 		else if (cli_is(a, "-md", "--model-draft") || cli_is(a, "--draft", NULL))
 			o->draft = v;
 		else if (cli_is(a, "--mode", NULL)) {
-			static const char *const names[] = { "llm", "slm", "spec", "cascade" };
-			ok = false;
-			for (int k = 0; k < 4; k++)
-				if (!strcmp(v, names[k])) {
-					o->mode = (enum run_mode)k;
-					ok = true;
-				}
+			static const duet_mode modes[] = { DUET_MODE_LLM, DUET_MODE_SLM,
+							   DUET_MODE_SPEC, DUET_MODE_CASCADE };
+			ok = cli_mode(CMD, v, modes, 4, &o->mode);
 			o->mode_given = true;
-			if (!ok)
-				cli_error(CMD, CLI_USAGE, "unknown --mode '%s' (llm, slm, "
-					  "spec or cascade)", v);
 		} else if (cli_is(a, "--cascade-metric", NULL)) {
 			ok = !strcmp(v, "margin") || !strcmp(v, "entropy");
 			o->cp.metric = strcmp(v, "entropy") ? DUET_CONF_MARGIN : DUET_CONF_ENTROPY;
@@ -183,14 +175,13 @@ static bool parse(int argc, char **argv, run_opts *o, int *rc)
 		goto usage;
 	}
 	if (o->draft && !o->mode_given)
-		o->mode = MODE_SPEC;
-	if (o->mode != MODE_LLM && !o->draft) {
+		o->mode = DUET_MODE_SPEC;
+	if (o->mode != DUET_MODE_LLM && !o->draft) {
 		cli_error(CMD, CLI_USAGE, "--mode %s needs a draft model (-md FILE)",
-			  o->mode == MODE_SLM ? "slm" : o->mode == MODE_SPEC ? "spec"
-									       : "cascade");
+			  cli_mode_name(o->mode));
 		goto usage;
 	}
-	if (o->show_source && o->mode != MODE_CASCADE) {
+	if (o->show_source && o->mode != DUET_MODE_CASCADE) {
 		cli_error(CMD, CLI_USAGE, "--show-source goes with --mode cascade");
 		goto usage;
 	}
@@ -231,6 +222,15 @@ typedef struct gen {
 	duet_utf8_stream out;
 } gen;
 
+/* --show-source: ends the open span, its held-back bytes before the mark. */
+static void close_span(gen *g)
+{
+	char tail[4];
+	fwrite(tail, 1, duet_utf8_stream_flush(&g->out, tail), stdout);
+	if (g->src >= 0)
+		fputs(g->src == DUET_SOURCE_LLM ? "</llm>" : "</slm>", stdout);
+}
+
 /* Prints one generated token; false when generation ends with it. src:
  * the cascade's model of the token, or -1. */
 static bool emit_from(gen *g, int32_t tok, bool first, int src)
@@ -243,11 +243,7 @@ static bool emit_from(gen *g, int32_t tok, bool first, int src)
 		printf(first ? "%d" : " %d", tok);
 	} else {
 		if (mark && src != g->src) {
-			/* a span ends: its held-back bytes go before the mark */
-			char tail[4];
-			fwrite(tail, 1, duet_utf8_stream_flush(&g->out, tail), stdout);
-			if (g->src >= 0)
-				fputs(g->src == DUET_SOURCE_LLM ? "</llm>" : "</slm>", stdout);
+			close_span(g);
 			fputs(src == DUET_SOURCE_LLM ? "<llm>" : "<slm>", stdout);
 			g->src = src;
 		}
@@ -291,11 +287,8 @@ static duet_status generate_cascade(gen *g, duet_context *dctx, const int32_t *p
 			break;
 		more = emit_from(g, tok, false, (int)src);
 	}
-	if (g->o->show_source && !g->o->ids && g->src >= 0) {
-		char tail[4];
-		fwrite(tail, 1, duet_utf8_stream_flush(&g->out, tail), stdout);
-		fputs(g->src == DUET_SOURCE_LLM ? "</llm>" : "</slm>", stdout);
-	}
+	if (g->o->show_source && !g->o->ids && g->src >= 0)
+		close_span(g);
 	duet_cascade_get_stats(cs, st);
 	duet_cascade_destroy(cs);
 	return s;
@@ -373,7 +366,7 @@ static int run(const run_opts *o, duet_model *m, const int32_t *prompt,
 	duet_context *dctx = NULL;
 	duet_spec_stats sst = { 0 };
 	duet_cascade_stats cst = { 0 };
-	if (s == DUET_OK && (o->mode == MODE_SPEC || o->mode == MODE_CASCADE))
+	if (s == DUET_OK && (o->mode == DUET_MODE_SPEC || o->mode == DUET_MODE_CASCADE))
 		s = cli_draft_context(&o->be, &co, g.ctx, dev, o->draft, &dm, &dctx);
 	if (s != DUET_OK)
 		goto out;
@@ -385,9 +378,9 @@ static int run(const run_opts *o, duet_model *m, const int32_t *prompt,
 	else if (!o->ids && !o->no_prompt && !o->chat)
 		fputs(o->prompt ? o->prompt : "", stdout);
 	const float *logits;
-	if (o->mode == MODE_SPEC) {
+	if (o->mode == DUET_MODE_SPEC) {
 		s = generate_spec(&g, dctx, prompt, n_prompt, &sst);
-	} else if (o->mode == MODE_CASCADE) {
+	} else if (o->mode == DUET_MODE_CASCADE) {
 		s = generate_cascade(&g, dctx, prompt, n_prompt, &cst);
 	} else {
 		double t0 = duet_now_ms();
@@ -412,14 +405,14 @@ static int run(const run_opts *o, duet_model *m, const int32_t *prompt,
 			g.n_gen > 1 ? (g.n_gen - 1) / (g.t_gen / 1e3) : 0.0,
 			(unsigned long long)o->sp.seed,
 			cli_backend_desc(g.ctx, desc, sizeof desc));
-	if (s == DUET_OK && o->mode == MODE_CASCADE)
+	if (s == DUET_OK && o->mode == DUET_MODE_CASCADE)
 		fprintf(stderr, "duet run: cascade: %llu of %llu tokens by the draft "
 			"(%.1f%%), %llu handovers, %llu target passes over %llu tokens\n",
 			(unsigned long long)cst.slm_tokens, (unsigned long long)cst.tokens,
 			cst.tokens ? 100.0 * (double)cst.slm_tokens / (double)cst.tokens : 0.0,
 			(unsigned long long)cst.handovers, (unsigned long long)cst.llm_passes,
 			(unsigned long long)cst.llm_evaluated);
-	if (s == DUET_OK && o->mode == MODE_SPEC)
+	if (s == DUET_OK && o->mode == DUET_MODE_SPEC)
 		fprintf(stderr, "duet run: spec: %llu of %llu drafted tokens accepted "
 			"(%.1f%%), %llu tokens in %llu target passes (%.2f per pass)\n",
 			(unsigned long long)sst.accepted, (unsigned long long)sst.drafted,
@@ -488,7 +481,7 @@ int cmd_run(int argc, char **argv)
 	if (o.tokens && !cli_tokens(CMD, o.tokens, &prompt, &n_prompt))
 		return CLI_USAGE;
 	duet_model *m;
-	duet_status s = duet_model_load(o.mode == MODE_SLM ? o.draft : o.model,
+	duet_status s = duet_model_load(o.mode == DUET_MODE_SLM ? o.draft : o.model,
 					&o.be.mo, &m);
 	if (s != DUET_OK) {
 		free(prompt);
