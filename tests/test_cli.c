@@ -574,32 +574,41 @@ Test(cli, speculative_decoding_needs_one_vocabulary, .init = make_small_model,
 }
 
 /* bench --mode spec reports the figures of issue 8 measured in one run. */
+/* `duet bench -m llm -md slm --mode MODE --json` (CPU, -p 8 -n 24 -r
+ * REPS): the parsed object, whose mode is MODE and whose `keys` are all
+ * numbers, none negative. The caller frees it. */
+static json *bench_pair_json(const char *llm, const char *slm, const char *mode,
+			     const char *reps, const char *const *keys, int n_keys)
+{
+	proc_result r = RUN("bench", "-m", llm, "-md", slm, "--mode", mode, "-p", "8", "-n",
+			    "24", "-r", reps, "--json", "--backend", "cpu");
+	cr_assert_eq(r.exit_code, 0, "%s", r.err);
+	json *j = json_parse(r.out);
+	cr_assert_not_null(j, "%s", r.out);
+	cr_assert_str_eq(json_get(j, "mode")->str, mode);
+	for (int k = 0; k < n_keys; k++) {
+		const json *v = json_get(j, keys[k]);
+		cr_assert(v && v->kind == JSON_NUM, "%s missing: %s", keys[k], r.out);
+		cr_assert_geq(v->num, 0, "%s", keys[k]);
+	}
+	proc_free(&r);
+	return j;
+}
+
 Test(cli, bench_spec_reports_acceptance_and_the_target_alone, .timeout = 120)
 {
 	char llm[512], slm[512];
 	snprintf(llm, sizeof llm, "%s/models/austen-llm-q8_0.gguf", DUET_SRC_DIR);
 	snprintf(slm, sizeof slm, "%s/models/austen-slm-q8_0.gguf", DUET_SRC_DIR);
-	char *argv[] = { (char *)duet_bin(), "bench", "-m", llm, "-md", slm, "--mode", "spec",
-			 "-p", "8", "-n", "24", "-r", "2", "--backend", "cpu", "--json", NULL };
-	proc_result r;
-	cr_assert(proc_run(argv, &r));
-	cr_assert_eq(r.exit_code, 0, "%s", r.err);
-	json *j = json_parse(r.out);
-	cr_assert_not_null(j, "%s", r.out);
-	cr_assert_str_eq(json_get(j, "mode")->str, "spec");
 	const char *num[] = { "tg_tps", "llm_alone_tg_tps", "speedup", "accept_rate",
 			      "tokens_per_llm_pass", "slm_token_share" };
-	for (int i = 0; i < 6; i++) {
-		const json *v = json_get(j, num[i]);
-		cr_assert(v && v->kind == JSON_NUM, "%s missing: %s", num[i], r.out);
-	}
+	json *j = bench_pair_json(llm, slm, "spec", "2", num, 6);
 	cr_assert_gt(json_get(j, "tg_tps")->num, 0);
 	cr_assert_gt(json_get(j, "llm_alone_tg_tps")->num, 0);
 	double acc = json_get(j, "accept_rate")->num, tpp = json_get(j, "tokens_per_llm_pass")->num;
 	cr_assert(acc >= 0 && acc <= 1, "%f", acc);
 	cr_assert(tpp >= 1, "%f", tpp);
 	json_free(j);
-	proc_free(&r);
 }
 
 /* Strips <slm>, </slm>, <llm> and </llm> from s, in place. */
@@ -697,23 +706,12 @@ Test(cli, cascade_marks_its_sources, .timeout = 120)
 	expect_one_line_error(&r, "run", 2);
 
 	/* bench: the figures of the cascade */
-	r = RUN("bench", "-m", llm, "-md", slm, "--mode", "cascade", "-p", "8", "-n", "24",
-		"-r", "1", "--json", "--backend", "cpu");
-	cr_assert_eq(r.exit_code, 0, "%s", r.err);
-	json *j = json_parse(r.out);
-	cr_assert_not_null(j, "%s", r.out);
-	cr_assert_str_eq(json_get(j, "mode")->str, "cascade");
 	const char *keys[] = { "tg_tps", "llm_alone_tg_tps", "speedup", "slm_token_share",
 			       "tokens_per_llm_pass", "handovers" };
-	for (int k = 0; k < 6; k++) {
-		const json *v = json_get(j, keys[k]);
-		cr_assert(v && v->kind == JSON_NUM, "%s missing", keys[k]);
-		cr_assert_geq(v->num, 0, "%s", keys[k]);
-	}
+	json *j = bench_pair_json(llm, slm, "cascade", "1", keys, 6);
 	cr_assert_gt(json_get(j, "tg_tps")->num, 0);
 	cr_assert_leq(json_get(j, "slm_token_share")->num, 1);
 	json_free(j);
-	proc_free(&r);
 }
 
 /* Each device memory allocation of a Vulkan run failing in turn

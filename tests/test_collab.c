@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "collab.h"
+#include "pick.h"
 #include "scheduler.h"
 #include "duet/duet.h"
 #include "models.h"
@@ -257,11 +258,7 @@ static void forced_argmax_margin(duet_context *c, const int32_t *prompt, uint32_
 	cr_assert_eq(duet_context_eval(c, seq, n + N_GEN - 1, true, &l), DUET_OK);
 	for (int i = 0; i < N_GEN; i++) {
 		const float *row = l + (uint64_t)(n - 1 + i) * n_vocab;
-		int32_t best = 0;
-		for (int32_t v = 1; v < (int32_t)n_vocab; v++)
-			if (row[v] > row[best])
-				best = v;
-		want[i] = best;
+		want[i] = duet_argmax(row, n_vocab);
 		if (margin) {
 			float *pr = malloc(n_vocab * sizeof *pr), a = 0, b = 0;
 			duet_spec_probs(row, n_vocab, 1.0f, pr);

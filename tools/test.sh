@@ -30,7 +30,7 @@ step "arm64 Linux: cross build (gcc-aarch64-linux-gnu), the CLI under qemu-user"
 if duet_want_packages $DUET_ARM64_PACKAGES; then
 	cmake -S . -B build-arm64 --toolchain cmake/aarch64-linux-gnu.cmake \
 		-DCMAKE_BUILD_TYPE=Release -DDUET_BUILD_TESTS=OFF >/dev/null
-	cmake --build build-arm64 -j "$jobs" --target duet duet-example-sessions duet_shared
+	cmake --build build-arm64 -j "$jobs" --target duet duet-example-sessions
 	sh tests/arm64/run.sh "$PWD/build" "$PWD/build-arm64"
 fi
 
