@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "fault.h"
 #include "quant.h"
 
 typedef struct reader {
@@ -509,7 +510,7 @@ duet_status duet_gguf_parse(const void *data, size_t size, duet_gguf **out)
 duet_status duet_gguf_open(const char *path, duet_gguf **out)
 {
 	*out = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = duet_fault_read() ? (errno = EIO, -1) : open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return DUET_ERR(errno == ENOENT ? DUET_E_NOT_FOUND : DUET_E_IO,
 				"cannot open '%s': %s", path, strerror(errno));

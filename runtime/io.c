@@ -25,6 +25,7 @@
 
 #include "clock.h"
 #include "error.h"
+#include "fault.h"
 #include "pool.h"
 
 #define DIRECT_ALIGN 4096u
@@ -105,6 +106,8 @@ bool duet_io_kind_parse(const char *s, duet_io_kind *k)
 static int64_t inject(const duet_io *io, const chunk *c, int64_t res)
 {
 	uint64_t at = io->o.fault_at, pos = c->off + c->done;
+	if (res >= 0 && duet_fault_read())
+		return -EIO;
 	if (io->o.fault == DUET_IO_FAULT_NONE || res < 0 ||
 	    at < c->off || at >= c->off + c->len)
 		return res;
@@ -594,7 +597,7 @@ duet_status duet_io_open(const char *path, const duet_io_opts *o,
 	*out = NULL;
 	duet_io *io = calloc(1, sizeof *io);
 	if (!io)
-		return DUET_ERR(DUET_E_NOMEM, "io reader for %s", path);
+		return DUET_ERR(DUET_E_NOMEM, "out of memory for a reader of %s", path);
 	if (o)
 		io->o = *o;
 	if (!io->o.queue_depth)
@@ -603,12 +606,12 @@ duet_status duet_io_open(const char *path, const duet_io_opts *o,
 		io->o.chunk_bytes = 1u << 20;
 	if (!io->o.n_threads)
 		io->o.n_threads = 4;
-	io->fd = open(path, O_RDONLY | O_CLOEXEC);
+	io->fd = duet_fault_read() ? (errno = EIO, -1) : open(path, O_RDONLY | O_CLOEXEC);
 	if (io->fd < 0) {
 		int e = errno;
 		free(io);
 		return DUET_ERR(e == ENOENT ? DUET_E_NOT_FOUND : DUET_E_IO,
-				"%s: %s", path, strerror(e));
+				"cannot open '%s' to read: %s", path, strerror(e));
 	}
 	struct stat st;
 	if (fstat(io->fd, &st) != 0 || !S_ISREG(st.st_mode)) {

@@ -61,7 +61,8 @@ duet_status duet_model_load(const char *path, const duet_model_options *opts,
 			s = duet_weights_create(&m->desc, m->gguf, path, &wo, &m->weights);
 		m->wopts = wo;
 		if (s != DUET_OK) {
-			duet_error_wrap(s, "%s", path);
+			if (!strstr(duet_last_error(), path)) /* named once */
+				duet_error_wrap(s, "%s", path);
 			duet_model_destroy(m);
 			return s;
 		}

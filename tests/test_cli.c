@@ -752,3 +752,42 @@ Test(cli, vulkan_allocation_failures_are_errors, .timeout = 120)
 	cr_assert_eq(ok_after, 2, "runs kept failing past 64 allocations");
 	proc_free(&clean);
 }
+
+/* A file read failing (DUET_FAIL_READ=N, runtime/fault.h) in a streamed
+ * CPU run: the model's opening and each layer read in turn give a one-line
+ * error that names the read and exit status 1; past the run's reads the
+ * output is the clean run's (tests/fault_read_main.c fails every read of
+ * the library's readers in-process). */
+Test(cli, read_failures_are_errors, .timeout = 120)
+{
+	char llm[512];
+	snprintf(llm, sizeof llm, "%s/models/austen-llm-q8_0.gguf", DUET_SRC_DIR);
+#define STREAMED_RUN RUN("run", "-m", llm, "-p", "It is", "-n", "4", "--temp", "0", \
+			 "--ids", "--backend", "cpu", "--mem-budget", "60%", "--quiet")
+	proc_result clean = STREAMED_RUN;
+	cr_assert_eq(clean.exit_code, 0, "%s", clean.err);
+	int failed = 0, ok_after = 0;
+	for (int k = 1; k <= 200 && ok_after < 3; k++) {
+		char v[16];
+		snprintf(v, sizeof v, "%d", k);
+		setenv("DUET_FAIL_READ", v, 1);
+		proc_result r = STREAMED_RUN;
+		unsetenv("DUET_FAIL_READ");
+		if (r.exit_code == 0) {
+			cr_assert_str_eq(r.out, clean.out, "read %d failed, and the run "
+					 "went on to other tokens", k);
+			proc_free(&r);
+			ok_after++;
+			continue;
+		}
+		failed++;
+		ok_after = 0;
+		cr_assert(strstr(r.err, "Input/output error"), "read %d: %s", k, r.err);
+		expect_one_line_error(&r, "run", 1);
+	}
+#undef STREAMED_RUN
+	cr_log_info("%d file reads failed in turn, each an error", failed);
+	cr_assert_gt(failed, 2, "only %d reads were failed", failed);
+	cr_assert_eq(ok_after, 3, "runs kept failing past 200 reads");
+	proc_free(&clean);
+}

@@ -53,6 +53,7 @@ cmake --build build-asan -j "$jobs"
 # above; under the sanitizers the module suites and the GPU suite run
 step "tests under ASan + UBSan"
 ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 \
+LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	ctest --test-dir build-asan --output-on-failure -j "$jobs" -E '^(oracle|austen)$'
 
