@@ -123,6 +123,9 @@ void duet_runtime_get_stats(duet_runtime *rt, duet_runtime_stats *st)
 		st->wait_ms[p] = (a.wait_s[p] + b.wait_s[p]) * 1e3;
 	}
 	st->starved = a.starved + b.starved;
+	st->has_kv_pool = rt->pool != NULL;
+	if (rt->pool)
+		duet_kv_pool_stats(rt->pool, &st->kv);
 }
 
 static duet_status open_context(duet_session *s, bool slm, duet_context **out)

@@ -5,7 +5,9 @@
 # and a cross-check of the tokenizers and of the demo pair's greedy output
 # against llama.cpp from npm.
 #
-# Long runs for developers: DUET_FUZZ_SECONDS=3600 DUET_ORACLE_ALL=1 ./tools/test.sh
+# Long runs for developers: DUET_FUZZ_SECONDS=3600 DUET_ORACLE_ALL=1
+# DUET_SOAK_SECONDS=600 ./tools/test.sh (the soak: sessions opening and
+# closing under a tight KV pool on the default backend, bench/bench_soak.c)
 # (the oracle through the device's other kernel family on every model; and
 # build-asan/tests/fault_alloc LLM SLM 1 fails every allocation in turn).
 set -eu
@@ -109,6 +111,12 @@ if [ "$rc" -eq 77 ]; then
 	echo "(the cross-check needs the npm registry; every other test ran)"
 elif [ "$rc" -ne 0 ]; then
 	exit 1
+fi
+
+if [ -n "${DUET_SOAK_SECONDS:-}" ]; then
+	step "soak for $DUET_SOAK_SECONDS s: sessions opening and closing under a tight KV pool"
+	build/duet-bench-soak -m models/austen-llm-q8_0.gguf -md models/austen-slm-q8_0.gguf \
+		--seconds "$DUET_SOAK_SECONDS" | tee build/soak.json
 fi
 
 step "all tests passed"

@@ -591,11 +591,13 @@ DUET_API void duet_runtime_destroy(duet_runtime *rt);
 DUET_API duet_model *duet_runtime_model(duet_runtime *rt, bool slm);
 
 /* Turns the schedulers gave (one forward pass each), summed over the
- * device's and the CPU's, by duet_priority. */
+ * device's and the CPU's, by duet_priority; and the KV pool's figures. */
 typedef struct duet_runtime_stats {
 	uint64_t turns[3];
 	double wait_ms[3];    /* time spent waiting for those turns */
 	uint64_t starved;     /* turns given past the starvation limit */
+	bool has_kv_pool;     /* kv_pool_bytes was set: kv holds its figures */
+	duet_kv_stats kv;
 } duet_runtime_stats;
 
 /* Fills *st. Thread-safe. */
