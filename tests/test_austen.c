@@ -90,10 +90,15 @@ static void check_greedy(const char *kernels)
 	json *root = golden(&text);
 	const json *cases = json_get(root, "cases");
 	cr_assert(cases && cases->n >= 9, "golden file lists %zu cases", cases ? cases->n : 0);
-	char n[16];
-	snprintf(n, sizeof n, "%.0f", json_get(root, "n_predict")->num);
+	/* the family the device does not run by default: the first 8 ids
+	 * of each case (the gpu family on lavapipe: 90 s for all 32) */
+	bool other = kernels && *kernels && !vulkan_default_family(kernels);
 	for (size_t i = 0; i < cases->n; i++) {
 		const json *c = json_at(cases, i);
+		const json *ids = json_get(c, "ids");
+		size_t n_cmp = other && ids->n > 8 ? 8 : ids->n;
+		char n[16];
+		snprintf(n, sizeof n, "%zu", other ? n_cmp : (size_t)json_get(root, "n_predict")->num);
 		char model[1024];
 		model_path(model, sizeof model, json_get(c, "model")->str);
 		const char *prompt = json_get(c, "prompt")->str;
@@ -102,9 +107,8 @@ static void check_greedy(const char *kernels)
 				 "--backend", kernels ? "vulkan" : "cpu",
 				 kernels ? "--kernels" : NULL, (char *)kernels, NULL };
 		char *out = run_out(argv);
-		const json *ids = json_get(c, "ids");
 		char *p = out;
-		for (size_t k = 0; k < ids->n; k++) {
+		for (size_t k = 0; k < n_cmp; k++) {
 			char *end;
 			long id = strtol(p, &end, 10);
 			cr_assert(end != p, "%s \"%s\" (%s): %zu ids, want %zu", model, prompt,
@@ -128,7 +132,7 @@ static void check_greedy(const char *kernels)
 		if (p) {
 			strtol(p, &p, 10);
 			cr_assert(strspn(p, " \n") == strlen(p), "%s \"%s\": more ids than "
-				  "the golden %zu", model, prompt, ids->n);
+				  "the golden %zu", model, prompt, n_cmp);
 		}
 		free(out);
 	}

@@ -96,6 +96,19 @@ bool vulkan_present(void)
 	return true;
 }
 
+bool vulkan_default_family(const char *family)
+{
+	duet_device *d;
+	duet_device_options o = { .cache_dir = "" };
+	if (duet_device_open(&o, &d) != DUET_OK)
+		return false;
+	duet_device_info di;
+	duet_device_get_info(d, &di);
+	bool same = !strcmp(di.variant, family);
+	duet_device_close(d);
+	return same;
+}
+
 void need_vulkan(void)
 {
 	if (!vulkan_present())
