@@ -714,6 +714,48 @@ Test(cli, cascade_marks_its_sources, .timeout = 120)
 	json_free(j);
 }
 
+/* Fault injection through the environment: `duet run ARGS` clean, then
+ * with VAR=1, 2, ... (at most max) until `quiet` runs in a row succeed
+ * after a failure. A failing run must exit 1 with one line that contains
+ * needle; a succeeding one must print the clean run's output. Returns
+ * how many failed. */
+static int fail_in_turn(const char *var, int max, int quiet, const char *needle,
+			const char *const args[])
+{
+	char *argv[32] = { (char *)duet_bin(), "run" };
+	int n = 2;
+	while (n < 31 && args[n - 2])
+		argv[n] = (char *)args[n - 2], n++;
+	argv[n] = NULL;
+	proc_result clean;
+	cr_assert(proc_run(argv, &clean));
+	cr_assert_eq(clean.exit_code, 0, "%s", clean.err);
+	int failed = 0, ok_after = 0;
+	for (int k = 1; k <= max && ok_after < quiet; k++) {
+		char v[16];
+		snprintf(v, sizeof v, "%d", k);
+		setenv(var, v, 1);
+		proc_result r;
+		cr_assert(proc_run(argv, &r));
+		unsetenv(var);
+		cr_assert_not(r.signaled, "%s=%d: signal %d: %s", var, k, r.signal, r.err);
+		if (r.exit_code == 0) {
+			cr_assert_str_eq(r.out, clean.out, "%s=%d: the run went on to other "
+					 "tokens", var, k);
+			proc_free(&r);
+			ok_after += failed > 0;
+			continue;
+		}
+		failed++;
+		ok_after = 0;
+		cr_assert(strstr(r.err, needle), "%s=%d: %s", var, k, r.err);
+		expect_one_line_error(&r, "run", 1);
+	}
+	cr_assert_eq(ok_after, quiet, "runs kept failing past %s=%d", var, max);
+	proc_free(&clean);
+	return failed;
+}
+
 /* Each device memory allocation of a Vulkan run failing in turn
  * (DUET_VK_FAIL_ALLOC=N, driver-shim/vk_memory.c): a one-line error naming
  * device memory and exit status 1, never a crash (under ASan: no leak);
@@ -724,33 +766,11 @@ Test(cli, vulkan_allocation_failures_are_errors, .timeout = 120)
 		cr_skip_test("no Vulkan device: allocation faults not injected");
 	char llm[512];
 	snprintf(llm, sizeof llm, "%s/models/austen-llm-q8_0.gguf", DUET_SRC_DIR);
-	proc_result clean = RUN("run", "-m", llm, "-p", "It is", "-n", "8", "--temp", "0",
-				"--ids", "--backend", "vulkan", "--quiet");
-	cr_assert_eq(clean.exit_code, 0, "%s", clean.err);
-	int failed = 0, ok_after = 0;
-	for (int k = 1; k <= 64 && ok_after < 2; k++) {
-		char v[16];
-		snprintf(v, sizeof v, "%d", k);
-		setenv("DUET_VK_FAIL_ALLOC", v, 1);
-		proc_result r = RUN("run", "-m", llm, "-p", "It is", "-n", "8", "--temp", "0",
-				    "--ids", "--backend", "vulkan", "--quiet");
-		unsetenv("DUET_VK_FAIL_ALLOC");
-		if (r.exit_code == 0) {
-			cr_assert_str_eq(r.out, clean.out, "allocation %d failed, and the "
-					 "run went on to other tokens", k);
-			proc_free(&r);
-			ok_after += failed > 0;
-			continue;
-		}
-		failed++;
-		ok_after = 0;
-		cr_assert(strstr(r.err, "device memory"), "allocation %d: %s", k, r.err);
-		expect_one_line_error(&r, "run", 1);
-	}
+	const char *args[] = { "-m", llm, "-p", "It is", "-n", "8", "--temp", "0", "--ids",
+			       "--backend", "vulkan", "--quiet", NULL };
+	int failed = fail_in_turn("DUET_VK_FAIL_ALLOC", 64, 2, "device memory", args);
 	cr_log_info("%d device allocations failed in turn, each an error", failed);
 	cr_assert_gt(failed, 0, "no allocation was failed");
-	cr_assert_eq(ok_after, 2, "runs kept failing past 64 allocations");
-	proc_free(&clean);
 }
 
 /* A file read failing (DUET_FAIL_READ=N, runtime/fault.h) in a streamed
@@ -762,32 +782,9 @@ Test(cli, read_failures_are_errors, .timeout = 120)
 {
 	char llm[512];
 	snprintf(llm, sizeof llm, "%s/models/austen-llm-q8_0.gguf", DUET_SRC_DIR);
-#define STREAMED_RUN RUN("run", "-m", llm, "-p", "It is", "-n", "4", "--temp", "0", \
-			 "--ids", "--backend", "cpu", "--mem-budget", "60%", "--quiet")
-	proc_result clean = STREAMED_RUN;
-	cr_assert_eq(clean.exit_code, 0, "%s", clean.err);
-	int failed = 0, ok_after = 0;
-	for (int k = 1; k <= 200 && ok_after < 3; k++) {
-		char v[16];
-		snprintf(v, sizeof v, "%d", k);
-		setenv("DUET_FAIL_READ", v, 1);
-		proc_result r = STREAMED_RUN;
-		unsetenv("DUET_FAIL_READ");
-		if (r.exit_code == 0) {
-			cr_assert_str_eq(r.out, clean.out, "read %d failed, and the run "
-					 "went on to other tokens", k);
-			proc_free(&r);
-			ok_after++;
-			continue;
-		}
-		failed++;
-		ok_after = 0;
-		cr_assert(strstr(r.err, "Input/output error"), "read %d: %s", k, r.err);
-		expect_one_line_error(&r, "run", 1);
-	}
-#undef STREAMED_RUN
+	const char *args[] = { "-m", llm, "-p", "It is", "-n", "4", "--temp", "0", "--ids",
+			       "--backend", "cpu", "--mem-budget", "60%", "--quiet", NULL };
+	int failed = fail_in_turn("DUET_FAIL_READ", 200, 3, "Input/output error", args);
 	cr_log_info("%d file reads failed in turn, each an error", failed);
 	cr_assert_gt(failed, 2, "only %d reads were failed", failed);
-	cr_assert_eq(ok_after, 3, "runs kept failing past 200 reads");
-	proc_free(&clean);
 }
