@@ -28,11 +28,15 @@ step "tests"
 # the 2-core machine: 506 s one at a time, 429 s two at a time)
 ctest --test-dir build --output-on-failure -j "$jobs"
 
-step "arm64 Linux: cross build (gcc-aarch64-linux-gnu), the CLI under qemu-user"
+step "arm64 Linux: cross build (gcc-aarch64-linux-gnu), the CLI and the suites under qemu-user"
 if duet_want_packages $DUET_ARM64_PACKAGES; then
+	# the suites against the bundled Criterion subset: libcriterion-dev
+	# for arm64 does not install beside the amd64 one
 	cmake -S . -B build-arm64 --toolchain cmake/aarch64-linux-gnu.cmake \
-		-DCMAKE_BUILD_TYPE=Release -DDUET_BUILD_TESTS=OFF >/dev/null
-	cmake --build build-arm64 -j "$jobs" --target duet duet-example-sessions
+		-DCMAKE_BUILD_TYPE=Release -DDUET_BUILD_TESTS=ON -DDUET_MINI_CRITERION=ON >/dev/null
+	. tests/arm64/suites.sh
+	cmake --build build-arm64 -j "$jobs" --target duet duet-example-sessions \
+		$(for s in $DUET_ARM64_SUITES; do printf 'test_%s ' "$s"; done)
 	sh tests/arm64/run.sh "$PWD/build" "$PWD/build-arm64"
 fi
 

@@ -1,11 +1,9 @@
 #!/bin/sh
-# The arm64 build under qemu-user against the native build: the demo
-# pair's greedy ids, a synthetic model's (mkmodel on arm64, run on both)
-# and tokenization. One CPU thread: here (qemu 7.2, glibc 2.36) a second
-# thread never starts (the process spins before its clone call), so the
-# thread pool and the example app are not exercised under emulation.
-# Criterion suites need binfmt_misc under qemu (their runner re-executes
-# itself), so they are not run here either.
+# The arm64 build under qemu-user: the CLI against the native build (the
+# demo pair's greedy ids, a synthetic model's made by mkmodel on arm64,
+# tokenization), then the module suites of tests/arm64/suites.sh, built
+# against the bundled Criterion subset (tests/support/mini_criterion).
+# The CLI checks keep one CPU thread; the suites use the thread pool.
 #   tests/arm64/run.sh NATIVE_BUILD ARM64_BUILD
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -36,3 +34,13 @@ a=$($q "$arm" tokenize -m "$L" -p "Mr. Darcy's 2 horses, café" --ids 2>&1)
 b=$("$native" tokenize -m "$L" -p "Mr. Darcy's 2 horses, café" --ids 2>&1)
 [ "$a" = "$b" ] || fail "tokens differ: $a / $b"
 echo "arm64 under qemu: the same tokens as the native build"
+. "$src/tests/arm64/suites.sh"
+for s in $DUET_ARM64_SUITES; do
+	t=$2/tests/test_$s
+	[ -x "$t" ] || fail "no $t (build it with -DDUET_BUILD_TESTS=ON -DDUET_MINI_CRITERION=ON)"
+	out=$(cd "$work" && TMPDIR=$work timeout 900 qemu-aarch64 -L /usr/aarch64-linux-gnu "$t" 2>&1) || {
+		printf '%s\n' "$out" | grep -v '^\[PASS\]' >&2
+		fail "suite $s"
+	}
+	printf 'arm64 %s: %s\n' "$s" "$(printf '%s\n' "$out" | grep '^\[====\] Synthesis')"
+done
