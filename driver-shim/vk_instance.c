@@ -20,7 +20,6 @@ double duet_vk_now_ms(void)
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-
 duet_status duet_vk_check(VkResult r, const char *file, int line,
 			  const char *what)
 {
@@ -181,7 +180,6 @@ static duet_status create_instance(duet_vk *vk)
 				      "vkCreateInstance");
 	if (s != DUET_OK)
 		return s;
-
 #define LOAD_INSTANCE(name)                                                  \
 	vk->f.name = (PFN_##name)vk->gipa(vk->instance, #name);              \
 	if (!vk->f.name)                                                     \

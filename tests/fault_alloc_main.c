@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "duet/duet.h"
+#include "fault_verdict.h"
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t size);
@@ -169,35 +170,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fault_alloc: the clean run failed: %s\n", duet_last_error());
 		return 1;
 	}
-	uint64_t errors = 0, same = 0, bad = 0;
+	fault_tally t = { .prog = "fault_alloc", .what = "allocation" };
 	for (uint64_t k = 1; k <= total; k += stride) {
 		n_allocs = 0;
 		fail_at = k;
 		failed = false;
 		scenario(argv[1], argv[2], &o);
 		fail_at = 0;
-		if (!failed)
-			continue; /* the run took another path and allocated less */
-		if (o.s != DUET_OK) {
-			errors++;
-			if (!duet_last_error()[0]) {
-				fprintf(stderr, "fault_alloc: allocation %llu: status %d "
-					"without a message\n", (unsigned long long)k, o.s);
-				bad++;
-			}
-		} else if (o.n == clean.n && !memcmp(o.ids, clean.ids, o.n * sizeof *o.ids)) {
-			same++;
-		} else {
-			fprintf(stderr, "fault_alloc: allocation %llu failed, the run "
-				"succeeded with other tokens\n", (unsigned long long)k);
-			bad++;
-		}
-		duet_clear_error();
+		if (failed) /* else the run took another path and allocated less */
+			fault_judge(&t, k, o.s, o.ids, o.n, clean.ids, clean.n);
 	}
-	printf("fault_alloc: %llu allocations in the scenario; failing each%s: %llu "
-	       "errors reported, %llu recovered with the same output, %llu wrong\n",
-	       (unsigned long long)total, stride > 1 ? " (a stride)" : "",
-	       (unsigned long long)errors, (unsigned long long)same,
-	       (unsigned long long)bad);
-	return bad ? 1 : 0;
+	return fault_report(&t, total, stride);
 }

@@ -25,6 +25,7 @@
 
 #include "duet/duet.h"
 #include "fault.h"
+#include "fault_verdict.h"
 
 enum { N_OUT = 64 };
 
@@ -34,10 +35,10 @@ typedef struct outcome {
 	uint32_t n;
 } outcome;
 
-/* Loads path (streamed through reader io when io is not NULL), evaluates
- * a short prompt and 2 greedy tokens on backend b, appending the tokens to o. */
 static duet_device *dev; /* vulkan: opened once, outside the scenario */
 
+/* Loads path (streamed through reader io when io is not NULL), evaluates
+ * a short prompt and 2 greedy tokens on backend b, appending the tokens to o. */
 static duet_status generate(const char *path, const char *io, duet_backend b,
 			    outcome *o)
 {
@@ -136,35 +137,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fault_read: the clean run failed: %s\n", duet_last_error());
 		return 1;
 	}
-	uint64_t errors = 0, same = 0, bad = 0;
+	char prog[32];
+	snprintf(prog, sizeof prog, "fault_read %s", argv[1]);
+	fault_tally t = { .prog = prog, .what = "file read" };
 	for (uint64_t k = 1; k <= total; k += stride) {
 		duet_fault_read_arm(k);
 		scenario(vulkan, false, argv[2], &o);
 		bool failed = duet_fault_read_count() >= k;
 		duet_fault_read_arm(0);
-		if (!failed)
-			continue; /* the run took another path and read less */
-		if (o.s != DUET_OK) {
-			errors++;
-			if (!duet_last_error()[0]) {
-				fprintf(stderr, "fault_read: read %llu: status %d without "
-					"a message\n", (unsigned long long)k, o.s);
-				bad++;
-			}
-		} else if (o.n == clean.n && !memcmp(o.ids, clean.ids, o.n * sizeof *o.ids)) {
-			same++;
-		} else {
-			fprintf(stderr, "fault_read: read %llu failed, the run succeeded "
-				"with other tokens\n", (unsigned long long)k);
-			bad++;
-		}
-		duet_clear_error();
+		if (failed) /* else the run took another path and read less */
+			fault_judge(&t, k, o.s, o.ids, o.n, clean.ids, clean.n);
 	}
-	printf("fault_read %s: %llu file reads in the scenario; failing each%s: %llu "
-	       "errors reported, %llu recovered with the same output, %llu wrong\n",
-	       argv[1], (unsigned long long)total, stride > 1 ? " (a stride)" : "",
-	       (unsigned long long)errors,
-	       (unsigned long long)same, (unsigned long long)bad);
 	duet_device_close(dev);
-	return bad ? 1 : 0;
+	return fault_report(&t, total, stride);
 }

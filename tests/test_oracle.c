@@ -158,9 +158,7 @@ static bool in_short_list(const char *model)
 
 static void check_all(backend_args be)
 {
-	const char *all = getenv("DUET_ORACLE_ALL");
-	bool every = !be.kernels || (all && !strcmp(all, "1")) ||
-		     vulkan_default_family(be.kernels);
+	bool every = family_in_full(be.kernels);
 	if (!every)
 		cr_log_info("%s kernels (not the device's own): the short list of "
 			    "models; DUET_ORACLE_ALL=1 for all", be.kernels);

@@ -5,11 +5,12 @@
 # and a cross-check of the tokenizers and of the demo pair's greedy output
 # against llama.cpp from npm.
 #
-# Long runs for developers: DUET_FUZZ_SECONDS=3600 DUET_ORACLE_ALL=1
-# DUET_SOAK_SECONDS=600 ./tools/test.sh (the soak: sessions opening and
-# closing under a tight KV pool on the default backend, bench/bench_soak.c)
-# (the oracle through the device's other kernel family on every model; and
-# build-asan/tests/fault_alloc LLM SLM 1 fails every allocation in turn).
+# Long runs for developers:
+#   DUET_FUZZ_SECONDS=3600 DUET_ORACLE_ALL=1 DUET_SOAK_SECONDS=600 ./tools/test.sh
+# (an hour of fuzzing each; the oracle and the Austen goldens through the
+# device's other kernel family in full; the soak, sessions opening and
+# closing under a tight KV pool, bench/bench_soak.c), and
+# build-asan/tests/fault_alloc LLM SLM 1 (every allocation failing in turn).
 set -eu
 cd "$(dirname "$0")/.."
 . tools/deps.sh

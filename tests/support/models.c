@@ -96,17 +96,20 @@ bool vulkan_present(void)
 	return true;
 }
 
-bool vulkan_default_family(const char *family)
+bool family_in_full(const char *kernels)
 {
+	const char *all = getenv("DUET_ORACLE_ALL");
+	if (!kernels || !*kernels || (all && !strcmp(all, "1")))
+		return true;
 	duet_device *d;
 	duet_device_options o = { .cache_dir = "" };
 	if (duet_device_open(&o, &d) != DUET_OK)
 		return false;
 	duet_device_info di;
 	duet_device_get_info(d, &di);
-	bool same = !strcmp(di.variant, family);
+	bool own = !strcmp(di.variant, kernels);
 	duet_device_close(d);
-	return same;
+	return own;
 }
 
 void need_vulkan(void)

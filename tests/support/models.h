@@ -39,10 +39,11 @@ void need_vulkan(void);
  * either way and say so when Vulkan is missing). */
 bool vulkan_present(void);
 
-/* Whether the Vulkan device runs the kernel family ("cpu" or "gpu") by
- * default: "cpu" on lavapipe, "gpu" on GPUs; false without a device.
- * Suites check the other family on less (it is slow where it does not
- * belong: the gpu family decodes ~4 tokens/s on lavapipe). */
-bool vulkan_default_family(const char *family);
+/* Whether a suite checks kernel family `kernels` in full: NULL (the CPU
+ * backend), "" or the family the Vulkan device runs by default ("cpu" on
+ * lavapipe, "gpu" on GPUs), or any family with DUET_ORACLE_ALL=1. The
+ * other family gets less (it is slow where it does not belong: the gpu
+ * family decodes ~4 tokens/s on lavapipe). */
+bool family_in_full(const char *kernels);
 
 #endif
