@@ -182,7 +182,7 @@ static duet_backend backend(const char *v)
 int main(int argc, char **argv)
 {
 	opts o = { .prefill = 2000, .n_gen = 64, .reps = 5, .chunk = 64 };
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) { /* option, value */
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!v) {
 			fprintf(stderr, "duet-bench-latency: %s needs a value\n", a);
@@ -200,7 +200,6 @@ int main(int argc, char **argv)
 			fprintf(stderr, "duet-bench-latency: unknown option %s\n", a);
 			return 2;
 		}
-		i++;
 	}
 	if (!o.llm || !o.slm || o.n_gen < 2 || !o.reps || !o.prefill) {
 		fprintf(stderr, "usage: duet-bench-latency -m LLM -md SLM [--backend B] "

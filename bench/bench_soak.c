@@ -193,7 +193,7 @@ int main(int argc, char **argv)
 	int threads = 4;
 	uint64_t pool = 0, seed = 1;
 	duet_backend backend = DUET_BACKEND_AUTO;
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) { /* option, value */
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!v)
 			usage();
@@ -217,7 +217,6 @@ int main(int argc, char **argv)
 			backend = DUET_BACKEND_VULKAN;
 		else
 			usage();
-		i++;
 	}
 	if (!llm || !(seconds > 0) || threads < 1 || threads > MAX_THREADS)
 		usage();

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "attn_simd.h"
 #include "error.h"
 #include "fp16.h"
 #include "pool.h"
@@ -227,13 +228,14 @@ static void k_rope(op_run *r)
 	}
 }
 
-/* Online-softmax attention over positions 0..n_pos-1 for one query (q16,
- * already rounded to f16), as llama.cpp's CPU flash attention computes it:
- * scores in f32, a running max M and sum S, and the weighted V sum kept
- * in f16 precision (rounded after every update). Returns false when that
- * sum leaves the f16 range; the caller then recomputes with f32 sums
- * (f16_acc = false), where llama.cpp would produce inf. */
-static bool attend(const op_run *r, const float *q16, uint32_t kvh,
+/* Online-softmax attention over positions 0..n_pos-1 for one query whose
+ * scores (q16 . K_j * scale, q16 rounded to f16) are given, as llama.cpp's
+ * CPU flash attention computes it: a running max M and sum S, and the
+ * weighted V sum kept in f16 precision (rounded after every update).
+ * Returns false when that sum leaves the f16 range; the caller then
+ * recomputes with f32 sums (f16_acc = false), where llama.cpp would
+ * produce inf. The loops over the head are attn_simd.c's. */
+static bool attend(const op_run *r, const float *scores, uint32_t kvh,
 		   uint32_t n_pos, bool f16_acc, float *acc, float *out)
 {
 	const duet_attn_params *p = &r->n->attn;
@@ -242,27 +244,17 @@ static bool attend(const op_run *r, const float *q16, uint32_t kvh,
 	for (uint32_t d = 0; d < hd; d++)
 		acc[d] = 0.0f;
 	for (uint32_t j = 0; j < n_pos; j++) {
-		const uint16_t *k = duet_kv_row(r->kv, 0, p->layer, j) + kvh * hd;
 		const uint16_t *v = duet_kv_row(r->kv, 1, p->layer, j) + kvh * hd;
-		float dot = 0.0f;
-		for (uint32_t d = 0; d < hd; d++)
-			dot += q16[d] * duet_f16_to_f32(k[d]);
-		float s = dot * p->scale, ms = 1.0f, vs = 1.0f;
+		float s = scores[j], ms = 1.0f, vs = 1.0f;
 		if (s > M) { /* new maximum: rescale what was summed so far */
 			ms = expf(M - s);
 			M = s;
-			for (uint32_t d = 0; d < hd; d++)
-				acc[d] = f16_acc ? duet_round_f16(acc[d] * ms)
-						 : acc[d] * ms;
+			duet_attn_rescale(acc, hd, ms, f16_acc);
 		} else {
 			vs = expf(s - M);
 		}
-		for (uint32_t d = 0; d < hd; d++) {
-			float a = fmaf(duet_f16_to_f32(v[d]), vs, acc[d]);
-			acc[d] = f16_acc ? duet_round_f16(a) : a;
-			if (!isfinite(acc[d]))
-				return false;
-		}
+		if (!duet_attn_accumulate(acc, v, hd, vs, f16_acc))
+			return false;
 		S = S * ms + vs;
 	}
 	for (uint32_t d = 0; d < hd; d++)
@@ -279,14 +271,16 @@ static void k_attn_task(void *arg, uint32_t t, uint32_t thread)
 	uint32_t b = t / p->n_head, h = t % p->n_head;
 	uint32_t hd = p->head_dim, kvh = h / (p->n_head / p->n_head_kv);
 	float *q16 = r->c->scratch + thread * r->c->scratch_per_thread;
-	float *acc = q16 + hd;
+	float *acc = q16 + hd, *scores = acc + hd;
 	const float *q = r->src[0] + (uint64_t)b * p->n_head * hd + h * hd;
 	float *out = r->dst + (uint64_t)b * p->n_head * hd + h * hd;
 	for (uint32_t d = 0; d < hd; d++)
 		q16[d] = duet_round_f16(q[d]);
 	uint32_t n_pos = r->st->pos0 + b + 1;
-	if (!attend(r, q16, kvh, n_pos, true, acc, out))
-		attend(r, q16, kvh, n_pos, false, acc, out);
+	duet_attn_scores(r->kv, p->layer, kvh * hd, q16, n_pos, hd, p->scale,
+			 scores);
+	if (!attend(r, scores, kvh, n_pos, true, acc, out))
+		attend(r, scores, kvh, n_pos, false, acc, out);
 }
 
 static duet_status k_attn(op_run *r)
@@ -302,7 +296,8 @@ static duet_status k_attn(op_run *r)
 		}
 	}
 	uint32_t threads = duet_pool_size(r->c->pool);
-	uint64_t per = 2 * (uint64_t)p->head_dim;
+	/* q16, the accumulator, and a score per position */
+	uint64_t per = 2 * (uint64_t)p->head_dim + r->st->pos0 + r->rows;
 	if (!reserve((void **)&r->c->scratch, &r->c->scratch_bytes,
 		     per * threads * sizeof(float)))
 		return DUET_ERR(DUET_E_NOMEM, "out of memory in attention");

@@ -1,10 +1,12 @@
 /* Dot products between a weight row and an activation row that was
- * quantized to the weight type's dot type (see quant.h). Integer sums are
- * exact within a block; blocks are combined in double so the reference does
- * not add rounding of its own. */
+ * quantized to the weight type's dot type (see quant.h): the scalar
+ * reference. Integer sums are exact within a block; blocks are combined in
+ * double (dot_acc, four chains) so the reference adds little rounding of its
+ * own. quant_dot_simd.c must return the same bits. */
 #include "quant.h"
 
 #include "quant_impl.h"
+#include "quant_simd.h"
 
 static double dot_f32(int64_t n, const uint8_t *w, const uint8_t *a)
 {
@@ -34,7 +36,7 @@ static double dot_bf16(int64_t n, const uint8_t *w, const uint8_t *a)
 /* Q8_0/Q8_1 activation block: d at 0, (s at 2,) quants at qoff. */
 static double dot_q4_0(int64_t nb, const uint8_t *w, const uint8_t *a)
 {
-	double sum = 0;
+	dot_acc acc = {{0}};
 	for (int64_t i = 0; i < nb; i++, w += 18, a += 34) {
 		const uint8_t *qs = w + 2;
 		const int8_t *q8 = (const int8_t *)(a + 2);
@@ -42,14 +44,14 @@ static double dot_q4_0(int64_t nb, const uint8_t *w, const uint8_t *a)
 		for (int j = 0; j < 16; j++)
 			isum += ((qs[j] & 0xf) - 8) * q8[j] +
 				((qs[j] >> 4) - 8) * q8[j + 16];
-		sum += (double)(ld_f16(w) * ld_f16(a)) * isum;
+		acc_add(&acc, i, (double)(ld_f16(w) * ld_f16(a)) * isum);
 	}
-	return sum;
+	return acc_sum(&acc);
 }
 
 static double dot_q4_1(int64_t nb, const uint8_t *w, const uint8_t *a)
 {
-	double sum = 0;
+	dot_acc acc = {{0}};
 	for (int64_t i = 0; i < nb; i++, w += 20, a += 36) {
 		const uint8_t *qs = w + 4;
 		const int8_t *q8 = (const int8_t *)(a + 4);
@@ -57,15 +59,15 @@ static double dot_q4_1(int64_t nb, const uint8_t *w, const uint8_t *a)
 		for (int j = 0; j < 16; j++)
 			isum += (qs[j] & 0xf) * q8[j] + (qs[j] >> 4) * q8[j + 16];
 		/* sum (d q + m) a = d da isum + m * (da sum q8) = ... + m s */
-		sum += (double)(ld_f16(w) * ld_f16(a)) * isum +
-		       (double)ld_f16(w + 2) * ld_f16(a + 2);
+		acc_add(&acc, i, (double)(ld_f16(w) * ld_f16(a)) * isum +
+		       (double)ld_f16(w + 2) * ld_f16(a + 2));
 	}
-	return sum;
+	return acc_sum(&acc);
 }
 
 static double dot_q5_0(int64_t nb, const uint8_t *w, const uint8_t *a)
 {
-	double sum = 0;
+	dot_acc acc = {{0}};
 	for (int64_t i = 0; i < nb; i++, w += 22, a += 34) {
 		uint32_t qh = ld_u32(w + 2);
 		const uint8_t *qs = w + 6;
@@ -74,14 +76,14 @@ static double dot_q5_0(int64_t nb, const uint8_t *w, const uint8_t *a)
 		for (int j = 0; j < 16; j++)
 			isum += (q5_lo(qs, qh, j) - 16) * q8[j] +
 				(q5_hi(qs, qh, j) - 16) * q8[j + 16];
-		sum += (double)(ld_f16(w) * ld_f16(a)) * isum;
+		acc_add(&acc, i, (double)(ld_f16(w) * ld_f16(a)) * isum);
 	}
-	return sum;
+	return acc_sum(&acc);
 }
 
 static double dot_q5_1(int64_t nb, const uint8_t *w, const uint8_t *a)
 {
-	double sum = 0;
+	dot_acc acc = {{0}};
 	for (int64_t i = 0; i < nb; i++, w += 24, a += 36) {
 		uint32_t qh = ld_u32(w + 4);
 		const uint8_t *qs = w + 8;
@@ -90,24 +92,24 @@ static double dot_q5_1(int64_t nb, const uint8_t *w, const uint8_t *a)
 		for (int j = 0; j < 16; j++)
 			isum += q5_lo(qs, qh, j) * q8[j] +
 				q5_hi(qs, qh, j) * q8[j + 16];
-		sum += (double)(ld_f16(w) * ld_f16(a)) * isum +
-		       (double)ld_f16(w + 2) * ld_f16(a + 2);
+		acc_add(&acc, i, (double)(ld_f16(w) * ld_f16(a)) * isum +
+		       (double)ld_f16(w + 2) * ld_f16(a + 2));
 	}
-	return sum;
+	return acc_sum(&acc);
 }
 
 static double dot_q8_0(int64_t nb, const uint8_t *w, const uint8_t *a)
 {
-	double sum = 0;
+	dot_acc acc = {{0}};
 	for (int64_t i = 0; i < nb; i++, w += 34, a += 34) {
 		const int8_t *qw = (const int8_t *)(w + 2);
 		const int8_t *q8 = (const int8_t *)(a + 2);
 		int isum = 0;
 		for (int j = 0; j < 32; j++)
 			isum += qw[j] * q8[j];
-		sum += (double)(ld_f16(w) * ld_f16(a)) * isum;
+		acc_add(&acc, i, (double)(ld_f16(w) * ld_f16(a)) * isum);
 	}
-	return sum;
+	return acc_sum(&acc);
 }
 
 /* Q8_K block: f32 d at 0, quants at 4, 16 group sums (i16) at 260. */
@@ -121,7 +123,7 @@ static int q8k_bsum(const uint8_t *a, int g)
 static double dot_q45_k(int64_t nb, const uint8_t *w, const uint8_t *a,
 			bool five)
 {
-	double sum = 0;
+	dot_acc acc = {{0}};
 	int wbytes = five ? 176 : 144;
 	for (int64_t i = 0; i < nb; i++, w += wbytes, a += 292) {
 		uint8_t sc[8], mn[8], L[256];
@@ -137,15 +139,15 @@ static double dot_q45_k(int64_t nb, const uint8_t *w, const uint8_t *a,
 			msum += mn[s] * (q8k_bsum(a, 2 * s) + q8k_bsum(a, 2 * s + 1));
 		}
 		float da = ld_f32(a);
-		sum += (double)(ld_f16(w) * da) * isum -
-		       (double)(ld_f16(w + 2) * da) * msum;
+		acc_add(&acc, i, (double)(ld_f16(w) * da) * isum -
+		       (double)(ld_f16(w + 2) * da) * msum);
 	}
-	return sum;
+	return acc_sum(&acc);
 }
 
 static double dot_q6_k(int64_t nb, const uint8_t *w, const uint8_t *a)
 {
-	double sum = 0;
+	dot_acc acc = {{0}};
 	for (int64_t i = 0; i < nb; i++, w += 210, a += 292) {
 		const int8_t *sc = (const int8_t *)(w + 192);
 		const int8_t *q8 = (const int8_t *)(a + 4);
@@ -158,12 +160,12 @@ static double dot_q6_k(int64_t nb, const uint8_t *w, const uint8_t *a)
 				ssum += v[16 * s + l] * q8[16 * s + l];
 			isum += sc[s] * ssum;
 		}
-		sum += (double)(ld_f16(w + 208) * ld_f32(a)) * isum;
+		acc_add(&acc, i, (double)(ld_f16(w + 208) * ld_f32(a)) * isum);
 	}
-	return sum;
+	return acc_sum(&acc);
 }
 
-float duet_vec_dot(duet_type t, int64_t n, const void *wv, const void *av)
+float duet_vec_dot_ref(duet_type t, int64_t n, const void *wv, const void *av)
 {
 	const uint8_t *w = wv, *a = av;
 	switch (t) {
@@ -180,4 +182,12 @@ float duet_vec_dot(duet_type t, int64_t n, const void *wv, const void *av)
 	case DUET_TYPE_Q6_K: return (float)dot_q6_k(n / 256, w, a);
 	default: return 0.0f; /* callers check duet_type_get(t)->compute */
 	}
+}
+
+float duet_vec_dot(duet_type t, int64_t n, const void *w, const void *a)
+{
+	double d;
+	if (duet_vec_dot_simd(t, n, w, a, &d))
+		return (float)d;
+	return duet_vec_dot_ref(t, n, w, a);
 }

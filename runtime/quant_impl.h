@@ -97,6 +97,24 @@ static inline int round_away_clamp(float v, int lo, int hi)
 	return clamp_trunc(roundf(v), lo, hi);
 }
 
+/* The blocks of a dot product are summed in double in four chains, block i
+ * into chain i % 4, combined as (s0 + s1) + (s2 + s3). The scalar reference
+ * and the SIMD forms use this one order, so they agree bit for bit, and
+ * four chains keep the double adds from serializing on their latency. */
+typedef struct dot_acc {
+	double s[4];
+} dot_acc;
+
+static inline void acc_add(dot_acc *acc, int64_t i, double term)
+{
+	acc->s[i & 3] += term;
+}
+
+static inline double acc_sum(const dot_acc *acc)
+{
+	return (acc->s[0] + acc->s[1]) + (acc->s[2] + acc->s[3]);
+}
+
 /* Q5_0/Q5_1: element j (< 16) and j + 16 of a block, 5 bits each. */
 static inline int q5_lo(const uint8_t *qs, uint32_t qh, int j)
 {

@@ -183,6 +183,57 @@ Test(cli, score_windows_are_independent, .init = make_small_model,
 	proc_free(&r);
 }
 
+/* The CPU executor's SIMD kernels (quant_dot_simd.c, attn_simd.c) change
+ * no bit of its output: every position's top logits, for every 32-block
+ * weight type, head sizes on the SIMD path (16) and off it (12), batches of
+ * 64 and of 5 tokens. On a CPU without them both runs are the reference. */
+static char *score_cpu(const char *m, const char *batch, bool simd)
+{
+	if (simd)
+		unsetenv("DUET_CPU_SIMD");
+	else
+		setenv("DUET_CPU_SIMD", "0", 1);
+	const char *text = "It is a truth universally acknowledged, that a single man "
+			   "in possession of a good fortune, must be in want of a wife.";
+	proc_result r = RUN("score", "-m", m, "-p", text, "--top", "6", "--json",
+			    "--positions", "--backend", "cpu", "-b", batch, "-t", "2");
+	unsetenv("DUET_CPU_SIMD");
+	cr_assert_eq(r.exit_code, 0, "score: %s", r.err);
+	cr_assert_not_null(strstr(r.out, "\"logit\""), "no logits: %s", r.out);
+	char *out = r.out;
+	r.out = NULL;
+	proc_free(&r);
+	return out;
+}
+
+Test(cli, cpu_simd_kernels_change_no_bit, .timeout = 120)
+{
+	static const char *types[] = { "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "f16" };
+	static const char *shapes[][2] = { { "64", "4" }, { "96", "8" } }; /* dim, heads */
+	char m[512];
+	snprintf(m, sizeof m, "%s/simd-%d.gguf", test_tmpdir(), getpid());
+	for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
+		for (size_t s = 0; s < 2; s++) {
+			proc_result mk = RUN("mkmodel", "--arch", "llama", "--dim", shapes[s][0],
+					     "--layers", "2", "--heads", shapes[s][1], "--kv-heads",
+					     "2", "--ff", "160", "--vocab", "300", "--type", types[t],
+					     "--seed", "5", "-o", m);
+			cr_assert_eq(mk.exit_code, 0, "mkmodel: %s", mk.err);
+			proc_free(&mk);
+			for (int b = 0; b < 2; b++) {
+				const char *batch = b ? "5" : "64";
+				char *ref = score_cpu(m, batch, false), *got = score_cpu(m, batch, true);
+				cr_expect_str_eq(got, ref, "%s dim %s heads %s batch %s: SIMD "
+						 "and reference differ", types[t], shapes[s][0],
+						 shapes[s][1], batch);
+				free(ref);
+				free(got);
+			}
+		}
+	}
+	remove(m);
+}
+
 Test(cli, inspect_reads_every_oracle_file)
 {
 	const char *sub[] = { "models", "tokenizer" };

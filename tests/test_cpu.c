@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "duet/duet.h"
+#include "attn_simd.h"
+#include "fp16.h"
 #include "gguf.h"
 #include "graph.h"
 #include "model.h"
@@ -368,4 +370,59 @@ Test(cpu, memory_plan_never_overlaps_live_values, .init = setup, .fini = teardow
 	duet_graph_destroy(gr);
 	duet_model_desc_finish(&md);
 	duet_gguf_destroy(g);
+}
+
+/* Attention's inner loops in their SIMD forms (where this CPU has them)
+ * return the reference's bits: scores over 1 to 41 positions (tails of the
+ * eight-position groups), the rescale, and the accumulation in f16 and f32,
+ * values near the half range included so that the f16 sums overflow. */
+Test(cpu, simd_attention_loops_equal_reference_bit_for_bit)
+{
+	static const uint32_t hds[] = { 8, 16, 32, 64, 128, 12 };
+	uint64_t r = 5;
+	for (size_t hi = 0; hi < sizeof hds / sizeof *hds; hi++) {
+		uint32_t hd = hds[hi], n_ctx = 41;
+		duet_kv_cache kv = { 0 };
+		cr_assert_eq(duet_kv_cache_init(&kv, 1, n_ctx, 2 * hd), DUET_OK);
+		for (uint64_t i = 0; i < (uint64_t)n_ctx * 2 * hd; i++) {
+			r = r * 6364136223846793005ull + 1442695040888963407ull;
+			float big = (r >> 60) == 0 ? 30000.0f : 1.0f; /* some near 65504 */
+			float x = ((float)((r >> 33) & 0xffff) / 32768.0f - 1.0f) * big;
+			kv.k[i] = duet_f32_to_f16(x);
+			kv.v[i] = duet_f32_to_f16(x * 0.75f);
+		}
+		float q16[128], scores[41], acc_a[128], acc_b[128];
+		for (uint32_t d = 0; d < hd; d++)
+			q16[d] = duet_round_f16(sinf((float)d * 0.7f + (float)hd));
+		for (uint32_t n_pos = 1; n_pos <= n_ctx; n_pos += 4) {
+			duet_attn_scores(&kv, 0, hd, q16, n_pos, hd, 0.125f, scores);
+			for (uint32_t j = 0; j < n_pos; j++) {
+				float want = duet_attn_score_ref(&kv, 0, hd, q16, j, hd, 0.125f);
+				cr_assert_eq(memcmp(&scores[j], &want, 4), 0,
+					     "hd %u score %u of %u: %.9g vs %.9g", hd, j, n_pos,
+					     (double)scores[j], (double)want);
+			}
+		}
+		for (int f16 = 0; f16 < 2; f16++) {
+			for (uint32_t d = 0; d < hd; d++)
+				acc_a[d] = acc_b[d] = 0.0f;
+			for (uint32_t j = 0; j < n_ctx; j++) {
+				const uint16_t *v = kv.v + (uint64_t)j * 2 * hd;
+				float vs = 0.25f + (float)j * 0.37f, ms = 0.5f + (float)(j % 3) * 0.2f;
+				bool ok_a = duet_attn_accumulate(acc_a, v, hd, vs, f16);
+				bool ok_b = duet_attn_accumulate_ref(acc_b, v, hd, vs, f16);
+				cr_assert_eq(ok_a, ok_b, "hd %u f16 %d position %u: finite %d vs %d",
+					     hd, f16, j, ok_a, ok_b);
+				if (!ok_a)
+					break; /* the caller discards the sums */
+				cr_assert_eq(memcmp(acc_a, acc_b, hd * sizeof *acc_a), 0,
+					     "hd %u f16 %d: accumulate differs at %u", hd, f16, j);
+				duet_attn_rescale(acc_a, hd, ms, f16);
+				duet_attn_rescale_ref(acc_b, hd, ms, f16);
+				cr_assert_eq(memcmp(acc_a, acc_b, hd * sizeof *acc_a), 0,
+					     "hd %u f16 %d: rescale differs at %u", hd, f16, j);
+			}
+		}
+		duet_kv_cache_finish(&kv);
+	}
 }

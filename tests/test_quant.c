@@ -8,6 +8,8 @@
 
 #include "fp16.h"
 #include "quant.h"
+#include "quant_simd.h"
+#include "simd.h"
 
 static uint64_t rng_state;
 
@@ -336,6 +338,82 @@ Test(quant, vec_dot_matches_dequantized_dot)
 			cr_assert_leq(fabs(got - ref), 1e-3 * mag + 1e-6,
 				      "%s n=%d: %g vs %g", duet_type_name(t), n, (double)got, ref);
 			free(w); free(a); free(wd); free(ad); free(wq); free(aq);
+		}
+	}
+}
+
+/* Random bytes for a row of type t, its scale fields made finite halves
+ * (or floats): quants take every value, -128 included. */
+static void random_row(duet_type t, uint8_t *row, int n)
+{
+	static const struct {
+		duet_type t;
+		int h[2];  /* f16 field offsets in a block, -1: none */
+		int f32;   /* f32 field offset, -1: none */
+	} fields[] = {
+		{ DUET_TYPE_Q4_0, { 0, -1 }, -1 },   { DUET_TYPE_Q4_1, { 0, 2 }, -1 },
+		{ DUET_TYPE_Q5_0, { 0, -1 }, -1 },   { DUET_TYPE_Q5_1, { 0, 2 }, -1 },
+		{ DUET_TYPE_Q8_0, { 0, -1 }, -1 },   { DUET_TYPE_Q8_1, { 0, 2 }, -1 },
+		{ DUET_TYPE_Q4_K, { 0, 2 }, -1 },    { DUET_TYPE_Q5_K, { 0, 2 }, -1 },
+		{ DUET_TYPE_Q6_K, { 208, -1 }, -1 }, { DUET_TYPE_Q8_K, { -1, -1 }, 0 },
+	};
+	const duet_type_info *ti = duet_type_get(t);
+	uint64_t bytes = duet_type_row_bytes(t, (uint64_t)n);
+	for (uint64_t i = 0; i < bytes; i++)
+		row[i] = (uint8_t)(frand() * 128 + 128);
+	for (size_t f = 0; f < sizeof fields / sizeof *fields; f++) {
+		if (fields[f].t != t)
+			continue;
+		for (uint64_t b = 0; b < bytes / ti->block_bytes; b++) {
+			uint8_t *blk = row + b * ti->block_bytes;
+			for (int k = 0; k < 2; k++) {
+				if (fields[f].h[k] < 0)
+					continue;
+				uint16_t h = (uint16_t)(frand() * 32768 + 32768);
+				if (((h >> 10) & 31) == 31) /* inf/nan: make it finite */
+					h &= 0xbfff;
+				put16(blk + fields[f].h[k], h);
+			}
+			if (fields[f].f32 >= 0) {
+				float d = gauss() * ldexpf(1.0f, (int)(frand() * 20));
+				memcpy(blk + fields[f].f32, &d, 4);
+			}
+		}
+	}
+}
+
+/* The SIMD dot products (AVX2 or NEON, whichever this CPU uses) return the
+ * scalar reference's bits on any block content and any length, the tails
+ * of fewer than four blocks included. */
+Test(quant, simd_dot_equals_reference_bit_for_bit)
+{
+	static const int blocks32[] = { 1, 2, 3, 4, 5, 7, 8, 9, 22, 31, 128, 129 };
+	static const int blocks256[] = { 1, 2, 3, 5 };
+	cr_log_info("CPU dot kernels: %s", duet_cpu_simd());
+	rng_state = 99;
+	for (size_t k = 0; k < sizeof compute_types / sizeof *compute_types; k++) {
+		duet_type t = compute_types[k];
+		const duet_type_info *ti = duet_type_get(t);
+		if (t == DUET_TYPE_F32 || t == DUET_TYPE_F16 || t == DUET_TYPE_BF16)
+			continue; /* float rows: one path */
+		bool kq = ti->block_elems == 256;
+		size_t nl = kq ? 4 : 12;
+		for (size_t li = 0; li < nl; li++) {
+			int n = (int)ti->block_elems * (kq ? blocks256[li] : blocks32[li]);
+			uint8_t *w = malloc(duet_type_row_bytes(t, n));
+			uint8_t *a = malloc(duet_type_row_bytes(ti->dot_type, n));
+			for (int rep = 0; rep < 20; rep++) {
+				random_row(t, w, n);
+				random_row(ti->dot_type, a, n);
+				float ref = duet_vec_dot_ref(t, n, w, a);
+				float got = duet_vec_dot(t, n, w, a);
+				cr_assert(isfinite(ref), "%s n=%d: %g", ti->name, n, (double)ref);
+				cr_assert_eq(memcmp(&got, &ref, sizeof got), 0,
+					     "%s n=%d: %.9g (%s) vs reference %.9g", ti->name, n,
+					     (double)got, duet_cpu_simd(), (double)ref);
+			}
+			free(w);
+			free(a);
 		}
 	}
 }

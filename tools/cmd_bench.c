@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "weights.h"
 #include "clock.h"
+#include "simd.h"
 #include "error.h"
 
 #define CMD "bench"
@@ -424,8 +425,9 @@ static void print_json(const bench_opts *o, duet_model *m, duet_context *c,
 	json_str(stdout, device, strlen(device));
 	printf(", \"driver\": ");
 	json_str(stdout, driver, strlen(driver));
-	printf(", \"backend\": \"%s\", \"kernels\": \"%s\", \"model\": ",
-	       duet_backend_name(duet_context_backend(c)), dev ? di.variant : "cpu");
+	printf(", \"backend\": \"%s\", \"kernels\": \"%s\", \"cpu_simd\": \"%s\", "
+	       "\"model\": ", duet_backend_name(duet_context_backend(c)),
+	       dev ? di.variant : "cpu", duet_cpu_simd());
 	json_str(stdout, o->model, strlen(o->model));
 	printf(", \"model_params\": %llu, \"model_bytes\": %llu, "
 	       "\"n_prompt\": %u, \"n_gen\": %u, \"repetitions\": %u",

@@ -1,0 +1,162 @@
+/* The CPU attention's inner loops (see attn_simd.h): the scalar reference,
+ * and AVX2+F16C+FMA forms equal to it bit for bit. F16C converts halves
+ * exactly and rounds to nearest even like duet_f32_to_f16; _mm256_fmadd_ps
+ * is fmaf lane by lane; the score sums keep the reference's d order by
+ * giving each position its own lane. */
+#include "attn_simd.h"
+
+#include <math.h>
+#include "fp16.h"
+#include "simd.h"
+
+/* ---- scalar reference ---------------------------------------------------- */
+
+float duet_attn_score_ref(const duet_kv_cache *kv, uint32_t layer, uint32_t col0,
+		       const float *q16, uint32_t j, uint32_t hd, float scale)
+{
+	const uint16_t *k = duet_kv_row(kv, 0, layer, j) + col0;
+	float dot = 0.0f;
+	for (uint32_t d = 0; d < hd; d++)
+		dot += q16[d] * duet_f16_to_f32(k[d]);
+	return dot * scale;
+}
+
+void duet_attn_rescale_ref(float *acc, uint32_t hd, float ms, bool f16)
+{
+	for (uint32_t d = 0; d < hd; d++)
+		acc[d] = f16 ? duet_round_f16(acc[d] * ms) : acc[d] * ms;
+}
+
+bool duet_attn_accumulate_ref(float *acc, const uint16_t *v, uint32_t hd,
+			   float vs, bool f16)
+{
+	for (uint32_t d = 0; d < hd; d++) {
+		float a = fmaf(duet_f16_to_f32(v[d]), vs, acc[d]);
+		acc[d] = f16 ? duet_round_f16(a) : a;
+		if (!isfinite(acc[d]))
+			return false;
+	}
+	return true;
+}
+
+/* ---- AVX2 ---------------------------------------------------------------- */
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define HAVE_SIMD 1
+#define ATTR __attribute__((target("avx2,f16c,fma")))
+
+ATTR static inline __m256 ld_h8(const uint16_t *p)
+{
+	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+
+ATTR static inline __m256 round_h8(__m256 x)
+{
+	return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
+}
+
+/* Eight positions at once, position i in lane i: for each d, lane i adds
+ * q16[d] * K_i[d] (a product, then a sum: no fusing, as the reference). */
+ATTR static void scores8(const uint16_t *const k[8], const float *q16,
+			 uint32_t hd, float scale, float *out)
+{
+	__m256 dot = _mm256_setzero_ps();
+	for (uint32_t d = 0; d < hd; d += 8) {
+		__m256 r0 = ld_h8(k[0] + d), r1 = ld_h8(k[1] + d);
+		__m256 r2 = ld_h8(k[2] + d), r3 = ld_h8(k[3] + d);
+		__m256 r4 = ld_h8(k[4] + d), r5 = ld_h8(k[5] + d);
+		__m256 r6 = ld_h8(k[6] + d), r7 = ld_h8(k[7] + d);
+		/* transpose: c[e] holds element d + e of the eight positions */
+		__m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+		__m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+		__m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+		__m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+		__m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xee);
+		__m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xee);
+		__m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xee);
+		__m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xee);
+		__m256 c[8] = {
+			_mm256_permute2f128_ps(u0, u4, 0x20), _mm256_permute2f128_ps(u1, u5, 0x20),
+			_mm256_permute2f128_ps(u2, u6, 0x20), _mm256_permute2f128_ps(u3, u7, 0x20),
+			_mm256_permute2f128_ps(u0, u4, 0x31), _mm256_permute2f128_ps(u1, u5, 0x31),
+			_mm256_permute2f128_ps(u2, u6, 0x31), _mm256_permute2f128_ps(u3, u7, 0x31),
+		};
+		for (int e = 0; e < 8; e++)
+			dot = _mm256_add_ps(dot, _mm256_mul_ps(_mm256_set1_ps(q16[d + e]), c[e]));
+	}
+	_mm256_storeu_ps(out, _mm256_mul_ps(dot, _mm256_set1_ps(scale)));
+}
+
+ATTR static void rescale_simd(float *acc, uint32_t hd, float ms, bool f16)
+{
+	__m256 m = _mm256_set1_ps(ms);
+	for (uint32_t d = 0; d < hd; d += 8) {
+		__m256 x = _mm256_mul_ps(_mm256_loadu_ps(acc + d), m);
+		_mm256_storeu_ps(acc + d, f16 ? round_h8(x) : x);
+	}
+}
+
+ATTR static bool accumulate_simd(float *acc, const uint16_t *v, uint32_t hd,
+				 float vs, bool f16)
+{
+	__m256 s = _mm256_set1_ps(vs), bad = _mm256_setzero_ps();
+	__m256 inf = _mm256_set1_ps(INFINITY);
+	__m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+	for (uint32_t d = 0; d < hd; d += 8) {
+		__m256 x = _mm256_fmadd_ps(ld_h8(v + d), s, _mm256_loadu_ps(acc + d));
+		if (f16)
+			x = round_h8(x);
+		_mm256_storeu_ps(acc + d, x);
+		/* not finite: |x| == inf, or x unordered (nan) */
+		bad = _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_and_ps(x, absmask),
+						      inf, _CMP_NLT_UQ));
+	}
+	return _mm256_movemask_ps(bad) == 0;
+}
+
+#else
+#define HAVE_SIMD 0
+#endif
+
+/* ---- dispatch ------------------------------------------------------------ */
+
+void duet_attn_scores(const duet_kv_cache *kv, uint32_t layer, uint32_t col0,
+		      const float *q16, uint32_t n_pos, uint32_t hd,
+		      float scale, float *out)
+{
+	uint32_t j = 0;
+#if HAVE_SIMD
+	if (hd % 8 == 0 && duet_simd_on()) {
+		for (; j + 8 <= n_pos; j += 8) {
+			const uint16_t *k[8];
+			for (int i = 0; i < 8; i++)
+				k[i] = duet_kv_row(kv, 0, layer, j + (uint32_t)i) + col0;
+			scores8(k, q16, hd, scale, out + j);
+		}
+	}
+#endif
+	for (; j < n_pos; j++)
+		out[j] = duet_attn_score_ref(kv, layer, col0, q16, j, hd, scale);
+}
+
+void duet_attn_rescale(float *acc, uint32_t hd, float ms, bool f16)
+{
+#if HAVE_SIMD
+	if (hd % 8 == 0 && duet_simd_on()) {
+		rescale_simd(acc, hd, ms, f16);
+		return;
+	}
+#endif
+	duet_attn_rescale_ref(acc, hd, ms, f16);
+}
+
+bool duet_attn_accumulate(float *acc, const uint16_t *v, uint32_t hd,
+			  float vs, bool f16)
+{
+#if HAVE_SIMD
+	if (hd % 8 == 0 && duet_simd_on())
+		return accumulate_simd(acc, v, hd, vs, f16);
+#endif
+	return duet_attn_accumulate_ref(acc, v, hd, vs, f16);
+}

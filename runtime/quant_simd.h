@@ -1,0 +1,21 @@
+/* Internal: the SIMD dot products (quant_dot_simd.c) and the scalar
+ * reference they must equal bit for bit (quant_dot.c). */
+#ifndef DUET_RUNTIME_QUANT_SIMD_H
+#define DUET_RUNTIME_QUANT_SIMD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "quant.h"
+
+/* Computes the dot of duet_vec_dot into *out and returns true when this CPU
+ * has a SIMD form for type t; returns false (out untouched) otherwise, or
+ * when duet_simd_on() is false. Thread-safe. */
+bool duet_vec_dot_simd(duet_type t, int64_t n, const uint8_t *w,
+		       const uint8_t *a, double *out);
+
+/* Returns the scalar reference result of duet_vec_dot, never SIMD.
+ * Thread-safe. */
+float duet_vec_dot_ref(duet_type t, int64_t n, const void *w, const void *a);
+
+#endif
