@@ -29,16 +29,9 @@ while [ $# -gt 0 ]; do
 done
 duet=$build/duet
 [ -x "$duet" ] || { echo "no $duet: build first (cmake --build build)" >&2; exit 1; }
-command -v npm >/dev/null || { echo "needs node and npm (apt-get install nodejs npm)" >&2; exit 1; }
 work=$build/bench-llamacpp
+"$here/llamacpp/install.sh" "$work"
 mkdir -p "$work/models"
-cp "$here/llamacpp/package.json" "$here/llamacpp/package-lock.json" \
-   "$here/llamacpp/llama_bench.mjs" "$here/vs_llamacpp.mjs" "$work/"
-if [ ! -d "$work/node_modules/@fugood/node-llama-linux-x64-vulkan" ]; then
-	echo "installing llama.cpp from npm into $work ..."
-	(cd "$work" && npm ci --omit=optional --no-audit --no-fund >npm.log 2>&1) ||
-		{ tail -n 5 "$work/npm.log"; exit 1; }
-fi
 models=
 for size in $(echo "$sizes" | tr , ' '); do
 	case $size in
