@@ -82,6 +82,55 @@ ATTR static inline int v_hsum(vpart p)
 	return _mm_cvtsi128_si32(h);
 }
 
+/* K types: the low and high nibbles of 32 bytes; bytes that are 16 where
+ * bit b of q is set; ((q >> shift) & 3) << 4 per byte. */
+ATTR static inline v8 v_lo4(v8 q)
+{
+	return _mm256_and_si256(q, _mm256_set1_epi8(0x0f));
+}
+
+ATTR static inline v8 v_hi4(v8 q)
+{
+	return _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(0x0f));
+}
+
+ATTR static inline v8 v_bit16(v8 q, int b)
+{
+	__m256i m = _mm256_set1_epi8((char)(1 << b));
+	return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(q, m), m),
+				_mm256_set1_epi8(16));
+}
+
+ATTR static inline v8 v_bits2(v8 q, int shift)
+{
+	__m256i x = _mm256_and_si256(_mm256_srl_epi16(q, _mm_cvtsi32_si128(shift)),
+				     _mm256_set1_epi8(3));
+	return _mm256_slli_epi16(x, 4); /* values <= 3: no carry between bytes */
+}
+
+/* Partial sums of x[j] * s * y[j], s = lo for j < 16 and hi for the rest;
+ * exact while |x * s| < 2^15 (the K types: |x| <= 32, |s| <= 128). */
+ATTR static inline vpart v_part_sc(v8 x, v8 y, int lo, int hi)
+{
+	__m256i xl = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(x)),
+					_mm256_set1_epi16((short)lo));
+	__m256i xh = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(x, 1)),
+					_mm256_set1_epi16((short)hi));
+	__m256i yl = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(y));
+	__m256i yh = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(y, 1));
+	return _mm256_add_epi32(_mm256_madd_epi16(xl, yl), _mm256_madd_epi16(xh, yh));
+}
+
+ATTR static inline vpart v_padd(vpart x, vpart y)
+{
+	return _mm256_add_epi32(x, y);
+}
+
+ATTR static inline vpart v_pzero(void)
+{
+	return _mm256_setzero_si256();
+}
+
 /* The half at p as a float (F16C converts every half exactly). */
 ATTR static inline float v_f16(const uint8_t *p)
 {
@@ -193,6 +242,67 @@ static inline vint4 v_hsum4(vpart p0, vpart p1, vpart p2, vpart p3)
 static inline int v_hsum(vpart p)
 {
 	return vaddvq_s32(p);
+}
+
+static inline v8 v_lo4(v8 q)
+{
+	int8x16_t m = vdupq_n_s8(0x0f);
+	v8 r = {{vandq_s8(q.val[0], m), vandq_s8(q.val[1], m)}};
+	return r;
+}
+
+static inline v8 v_hi4(v8 q)
+{
+	v8 r = {{vreinterpretq_s8_u8(vshrq_n_u8(vreinterpretq_u8_s8(q.val[0]), 4)),
+		 vreinterpretq_s8_u8(vshrq_n_u8(vreinterpretq_u8_s8(q.val[1]), 4))}};
+	return r;
+}
+
+static inline v8 v_bit16(v8 q, int b)
+{
+	uint8x16_t m = vdupq_n_u8((uint8_t)(1 << b)), sixteen = vdupq_n_u8(16);
+	v8 r = {{vreinterpretq_s8_u8(vandq_u8(vtstq_u8(vreinterpretq_u8_s8(q.val[0]), m), sixteen)),
+		 vreinterpretq_s8_u8(vandq_u8(vtstq_u8(vreinterpretq_u8_s8(q.val[1]), m), sixteen))}};
+	return r;
+}
+
+static inline v8 v_bits2(v8 q, int shift)
+{
+	int8x16_t sh = vdupq_n_s8((int8_t)-shift);
+	uint8x16_t three = vdupq_n_u8(3);
+	v8 r;
+	for (int h = 0; h < 2; h++) {
+		uint8x16_t x = vandq_u8(vshlq_u8(vreinterpretq_u8_s8(q.val[h]), sh), three);
+		r.val[h] = vreinterpretq_s8_u8(vshlq_n_u8(x, 4));
+	}
+	return r;
+}
+
+/* x[j] * y[j] widens to 16 bits exactly (|x| <= 32), then times the
+ * scale into 32 bits. */
+static inline vpart v_part_sc(v8 x, v8 y, int lo, int hi)
+{
+	int32x4_t s = vdupq_n_s32(0);
+	int16_t sc[2] = {(int16_t)lo, (int16_t)hi};
+	for (int h = 0; h < 2; h++) {
+		int16x8_t p0 = vmull_s8(vget_low_s8(x.val[h]), vget_low_s8(y.val[h]));
+		int16x8_t p1 = vmull_high_s8(x.val[h], y.val[h]);
+		s = vmlal_n_s16(s, vget_low_s16(p0), sc[h]);
+		s = vmlal_high_n_s16(s, p0, sc[h]);
+		s = vmlal_n_s16(s, vget_low_s16(p1), sc[h]);
+		s = vmlal_high_n_s16(s, p1, sc[h]);
+	}
+	return s;
+}
+
+static inline vpart v_padd(vpart x, vpart y)
+{
+	return vaddq_s32(x, y);
+}
+
+static inline vpart v_pzero(void)
+{
+	return vdupq_n_s32(0);
 }
 
 static inline float v_f16(const uint8_t *p)
@@ -318,6 +428,63 @@ DOT_BLOCKS(dot_q5_0, part_q5_0, term_d, false, 22, 34)
 DOT_BLOCKS(dot_q5_1, part_q5_1, term_dm, true, 24, 36)
 DOT_BLOCKS(dot_q8_0, part_q8_0, term_d, false, 34, 34)
 
+/* K types, one 256-element super-block per term, in dot_acc's chains as
+ * the reference. Q8_K activation: f32 d at 0, quants at 4, 16 group sums
+ * (i16) at 260. */
+ATTR static double dot_q45_k(int64_t nb, const uint8_t *w, const uint8_t *a,
+			     bool five)
+{
+	dot_acc acc = {{0}};
+	int wbytes = five ? 176 : 144;
+	for (int64_t i = 0; i < nb; i++, w += wbytes, a += 292) {
+		uint8_t sc[8], mn[8];
+		k_scales_unpack(w + 4, sc, mn);
+		const uint8_t *qs = w + (five ? 48 : 16);
+		v8 qh = v_load(w + 16);
+		vpart p = v_pzero();
+		for (int c = 0; c < 4; c++) {
+			v8 q = v_load(qs + 32 * c), lo = v_lo4(q), hi = v_hi4(q);
+			if (five) {
+				lo = v_or(lo, v_bit16(qh, 2 * c));
+				hi = v_or(hi, v_bit16(qh, 2 * c + 1));
+			}
+			p = v_padd(p, v_part_sc(lo, v_load(a + 4 + 64 * c), sc[2 * c], sc[2 * c]));
+			p = v_padd(p, v_part_sc(hi, v_load(a + 36 + 64 * c), sc[2 * c + 1],
+						sc[2 * c + 1]));
+		}
+		int isum = v_hsum(p), msum = 0;
+		for (int s = 0; s < 8; s++)
+			msum += mn[s] * ((int16_t)ld_u16(a + 260 + 4 * s) +
+					 (int16_t)ld_u16(a + 262 + 4 * s));
+		float da = ld_f32(a);
+		acc_add(&acc, i, (double)(v_f16(w) * da) * isum -
+				 (double)(v_f16(w + 2) * da) * msum);
+	}
+	return acc_sum(&acc);
+}
+
+ATTR static double dot_q6_k(int64_t nb, const uint8_t *w, const uint8_t *a)
+{
+	dot_acc acc = {{0}};
+	for (int64_t i = 0; i < nb; i++, w += 210, a += 292) {
+		const int8_t *sc = (const int8_t *)(w + 192);
+		vpart p = v_pzero();
+		for (int c = 0; c < 2; c++) {
+			v8 q0 = v_load(w + 64 * c), q1 = v_load(w + 64 * c + 32);
+			v8 qh = v_load(w + 128 + 32 * c);
+			for (int k = 0; k < 4; k++) {
+				v8 q = k & 1 ? q1 : q0;
+				v8 x = v_sub(v_or(k < 2 ? v_lo4(q) : v_hi4(q), v_bits2(qh, 2 * k)), 32);
+				int g = 8 * c + 2 * k; /* 16-element groups g and g + 1 */
+				p = v_padd(p, v_part_sc(x, v_load(a + 4 + 128 * c + 32 * k), sc[g],
+							sc[g + 1]));
+			}
+		}
+		acc_add(&acc, i, (double)(v_f16(w + 208) * ld_f32(a)) * v_hsum(p));
+	}
+	return acc_sum(&acc);
+}
+
 bool duet_vec_dot_simd(duet_type t, int64_t n, const uint8_t *w,
 		       const uint8_t *a, double *out)
 {
@@ -329,6 +496,9 @@ bool duet_vec_dot_simd(duet_type t, int64_t n, const uint8_t *w,
 	case DUET_TYPE_Q5_0: *out = dot_q5_0(n / 32, w, a); return true;
 	case DUET_TYPE_Q5_1: *out = dot_q5_1(n / 32, w, a); return true;
 	case DUET_TYPE_Q8_0: *out = dot_q8_0(n / 32, w, a); return true;
+	case DUET_TYPE_Q4_K: *out = dot_q45_k(n / 256, w, a, false); return true;
+	case DUET_TYPE_Q5_K: *out = dot_q45_k(n / 256, w, a, true); return true;
+	case DUET_TYPE_Q6_K: *out = dot_q6_k(n / 256, w, a); return true;
 	default: return false;
 	}
 }

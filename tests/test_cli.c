@@ -184,9 +184,10 @@ Test(cli, score_windows_are_independent, .init = make_small_model,
 }
 
 /* The CPU executor's SIMD kernels (quant_dot_simd.c, attn_simd.c) change
- * no bit of its output: every position's top logits, for every 32-block
- * weight type, head sizes on the SIMD path (16) and off it (12), batches of
- * 64 and of 5 tokens. On a CPU without them both runs are the reference. */
+ * no bit of its output: every position's top logits, for every quantized
+ * weight type (q4_k_m brings Q6_K), head sizes on the SIMD attention path
+ * (16) and off it (12), batches of 64 and of 5 tokens. On a CPU without
+ * SIMD kernels both runs are the reference. */
 static char *score_cpu(const char *m, const char *batch, bool simd)
 {
 	if (simd)
@@ -208,27 +209,32 @@ static char *score_cpu(const char *m, const char *batch, bool simd)
 
 Test(cli, cpu_simd_kernels_change_no_bit, .timeout = 120)
 {
-	static const char *types[] = { "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "f16" };
-	static const char *shapes[][2] = { { "64", "4" }, { "96", "8" } }; /* dim, heads */
+	static const struct {
+		const char *type, *dim, *heads, *ff;
+	} cases[] = { /* head size 16 (SIMD attention) and 12 (reference) */
+		{ "q8_0", "64", "4", "160" }, { "q8_0", "96", "8", "160" },
+		{ "q4_0", "64", "4", "160" }, { "q4_0", "96", "8", "160" },
+		{ "q4_1", "64", "4", "160" }, { "q5_0", "96", "8", "160" },
+		{ "q5_1", "64", "4", "160" }, { "f16", "96", "8", "160" },
+		{ "q4_k_m", "256", "16", "256" }, { "q5_k", "256", "16", "256" },
+	};
 	char m[512];
 	snprintf(m, sizeof m, "%s/simd-%d.gguf", test_tmpdir(), getpid());
-	for (size_t t = 0; t < sizeof types / sizeof *types; t++) {
-		for (size_t s = 0; s < 2; s++) {
-			proc_result mk = RUN("mkmodel", "--arch", "llama", "--dim", shapes[s][0],
-					     "--layers", "2", "--heads", shapes[s][1], "--kv-heads",
-					     "2", "--ff", "160", "--vocab", "300", "--type", types[t],
-					     "--seed", "5", "-o", m);
-			cr_assert_eq(mk.exit_code, 0, "mkmodel: %s", mk.err);
-			proc_free(&mk);
-			for (int b = 0; b < 2; b++) {
-				const char *batch = b ? "5" : "64";
-				char *ref = score_cpu(m, batch, false), *got = score_cpu(m, batch, true);
-				cr_expect_str_eq(got, ref, "%s dim %s heads %s batch %s: SIMD "
-						 "and reference differ", types[t], shapes[s][0],
-						 shapes[s][1], batch);
-				free(ref);
-				free(got);
-			}
+	for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+		proc_result mk = RUN("mkmodel", "--arch", "llama", "--dim", cases[c].dim,
+				     "--layers", "2", "--heads", cases[c].heads, "--kv-heads", "2",
+				     "--ff", cases[c].ff, "--vocab", "300", "--type", cases[c].type,
+				     "--seed", "5", "-o", m);
+		cr_assert_eq(mk.exit_code, 0, "mkmodel: %s", mk.err);
+		proc_free(&mk);
+		for (int b = 0; b < 2; b++) {
+			const char *batch = b ? "5" : "64";
+			char *ref = score_cpu(m, batch, false), *got = score_cpu(m, batch, true);
+			cr_expect_str_eq(got, ref, "%s dim %s heads %s batch %s: SIMD and "
+					 "reference differ", cases[c].type, cases[c].dim,
+					 cases[c].heads, batch);
+			free(ref);
+			free(got);
 		}
 	}
 	remove(m);
