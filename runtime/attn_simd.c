@@ -1,8 +1,8 @@
 /* The CPU attention's inner loops (see attn_simd.h): the scalar reference,
- * and AVX2+F16C+FMA forms equal to it bit for bit. F16C converts halves
- * exactly and rounds to nearest even like duet_f32_to_f16; _mm256_fmadd_ps
- * is fmaf lane by lane; the score sums keep the reference's d order by
- * giving each position its own lane. */
+ * and AVX2+F16C+FMA (x86-64) or NEON (arm64) forms equal to it bit for
+ * bit. The half conversions are exact and round to nearest even like
+ * duet_f32_to_f16; the fused multiply-adds are fmaf lane by lane; the score
+ * sums keep the reference's d order by giving each position its own lane. */
 #include "attn_simd.h"
 
 #include <math.h>
@@ -44,6 +44,7 @@ bool duet_attn_accumulate_ref(float *acc, const uint16_t *v, uint32_t hd,
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 #define HAVE_SIMD 1
+#define W 8 /* positions per score group, floats per vector */
 #define ATTR __attribute__((target("avx2,f16c,fma")))
 
 ATTR static inline __m256 ld_h8(const uint16_t *p)
@@ -58,7 +59,7 @@ ATTR static inline __m256 round_h8(__m256 x)
 
 /* Eight positions at once, position i in lane i: for each d, lane i adds
  * q16[d] * K_i[d] (a product, then a sum: no fusing, as the reference). */
-ATTR static void scores8(const uint16_t *const k[8], const float *q16,
+ATTR static void scores_w(const uint16_t *const k[W], const float *q16,
 			 uint32_t hd, float scale, float *out)
 {
 	__m256 dot = _mm256_setzero_ps();
@@ -115,6 +116,66 @@ ATTR static bool accumulate_simd(float *acc, const uint16_t *v, uint32_t hd,
 	return _mm256_movemask_ps(bad) == 0;
 }
 
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+#include <arm_neon.h>
+#define HAVE_SIMD 1
+#define W 4
+
+static inline float32x4_t ld_h4(const uint16_t *p)
+{
+	return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
+}
+
+static inline float32x4_t round_h4(float32x4_t x)
+{
+	return vcvt_f32_f16(vcvt_f16_f32(x)); /* FPCR: to nearest, even */
+}
+
+/* Four positions at once, position i in lane i (see the AVX2 form). */
+static void scores_w(const uint16_t *const k[W], const float *q16, uint32_t hd,
+		     float scale, float *out)
+{
+	float32x4_t dot = vdupq_n_f32(0.0f);
+	for (uint32_t d = 0; d < hd; d += 4) {
+		float32x4x2_t t01 = vtrnq_f32(ld_h4(k[0] + d), ld_h4(k[1] + d));
+		float32x4x2_t t23 = vtrnq_f32(ld_h4(k[2] + d), ld_h4(k[3] + d));
+		float32x4_t c[4] = {
+			vcombine_f32(vget_low_f32(t01.val[0]), vget_low_f32(t23.val[0])),
+			vcombine_f32(vget_low_f32(t01.val[1]), vget_low_f32(t23.val[1])),
+			vcombine_f32(vget_high_f32(t01.val[0]), vget_high_f32(t23.val[0])),
+			vcombine_f32(vget_high_f32(t01.val[1]), vget_high_f32(t23.val[1])),
+		};
+		for (int e = 0; e < 4; e++)
+			dot = vaddq_f32(dot, vmulq_n_f32(c[e], q16[d + e]));
+	}
+	vst1q_f32(out, vmulq_n_f32(dot, scale));
+}
+
+static void rescale_simd(float *acc, uint32_t hd, float ms, bool f16)
+{
+	for (uint32_t d = 0; d < hd; d += 4) {
+		float32x4_t x = vmulq_n_f32(vld1q_f32(acc + d), ms);
+		vst1q_f32(acc + d, f16 ? round_h4(x) : x);
+	}
+}
+
+static bool accumulate_simd(float *acc, const uint16_t *v, uint32_t hd,
+			    float vs, bool f16)
+{
+	uint32x4_t bad = vdupq_n_u32(0);
+	float32x4_t inf = vdupq_n_f32(INFINITY);
+	for (uint32_t d = 0; d < hd; d += 4) {
+		/* acc + v * vs, fused like fmaf */
+		float32x4_t x = vfmaq_n_f32(vld1q_f32(acc + d), ld_h4(v + d), vs);
+		if (f16)
+			x = round_h4(x);
+		vst1q_f32(acc + d, x);
+		/* finite: |x| < inf (false for nan) */
+		bad = vorrq_u32(bad, vmvnq_u32(vcltq_f32(vabsq_f32(x), inf)));
+	}
+	return vmaxvq_u32(bad) == 0;
+}
+
 #else
 #define HAVE_SIMD 0
 #endif
@@ -127,12 +188,12 @@ void duet_attn_scores(const duet_kv_cache *kv, uint32_t layer, uint32_t col0,
 {
 	uint32_t j = 0;
 #if HAVE_SIMD
-	if (hd % 8 == 0 && duet_simd_on()) {
-		for (; j + 8 <= n_pos; j += 8) {
-			const uint16_t *k[8];
-			for (int i = 0; i < 8; i++)
+	if (hd % W == 0 && duet_simd_on()) {
+		for (; j + W <= n_pos; j += W) {
+			const uint16_t *k[W];
+			for (int i = 0; i < W; i++)
 				k[i] = duet_kv_row(kv, 0, layer, j + (uint32_t)i) + col0;
-			scores8(k, q16, hd, scale, out + j);
+			scores_w(k, q16, hd, scale, out + j);
 		}
 	}
 #endif
@@ -143,7 +204,7 @@ void duet_attn_scores(const duet_kv_cache *kv, uint32_t layer, uint32_t col0,
 void duet_attn_rescale(float *acc, uint32_t hd, float ms, bool f16)
 {
 #if HAVE_SIMD
-	if (hd % 8 == 0 && duet_simd_on()) {
+	if (hd % W == 0 && duet_simd_on()) {
 		rescale_simd(acc, hd, ms, f16);
 		return;
 	}
@@ -155,7 +216,7 @@ bool duet_attn_accumulate(float *acc, const uint16_t *v, uint32_t hd,
 			  float vs, bool f16)
 {
 #if HAVE_SIMD
-	if (hd % 8 == 0 && duet_simd_on())
+	if (hd % W == 0 && duet_simd_on())
 		return accumulate_simd(acc, v, hd, vs, f16);
 #endif
 	return duet_attn_accumulate_ref(acc, v, hd, vs, f16);

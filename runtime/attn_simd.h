@@ -1,8 +1,9 @@
 /* Internal: the inner loops of the CPU executor's attention (cpu.c), each
  * in a scalar reference form and, where the CPU has them, SIMD forms
- * (AVX2+F16C+FMA on x86-64) that return the same bits: every float
- * operation of the reference is done in the same order, lane by lane. All
- * functions are thread-safe (they touch only their arguments). */
+ * (AVX2+F16C+FMA on x86-64, NEON on arm64) that return the same bits:
+ * every float operation of the reference is done in the same order, lane
+ * by lane. All functions are thread-safe (they touch only their
+ * arguments). */
 #ifndef DUET_RUNTIME_ATTN_SIMD_H
 #define DUET_RUNTIME_ATTN_SIMD_H
 
