@@ -202,7 +202,40 @@ typedef enum duet_vk_role {
 	DUET_VK_WEIGHTS = 0,  /* device-local, written once */
 	DUET_VK_ACT = 1,      /* device-local scratch and KV cache */
 	DUET_VK_HOST = 2,     /* host-visible and coherent: inputs, outputs */
+	DUET_VK_KV = 3,       /* a KV pool's pages: always mapped (the host
+			       * swaps and copies pages), device-local where
+			       * the host can map such memory (UMA, resizable
+			       * BAR), else host memory */
+	DUET_VK_ROLES = 4,
 } duet_vk_role;
+
+/* A device's memory types as plain data (flags: Vulkan's
+ * VkMemoryPropertyFlags values), so the choice below is testable without a
+ * device. */
+enum {
+	DUET_VK_MEM_LOCAL = 1,  /* VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT */
+	DUET_VK_MEM_VISIBLE = 2, /* VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT */
+	DUET_VK_MEM_COHERENT = 4, /* VK_MEMORY_PROPERTY_HOST_COHERENT_BIT */
+	DUET_VK_MEM_CACHED = 8,  /* VK_MEMORY_PROPERTY_HOST_CACHED_BIT */
+};
+
+typedef struct duet_vk_mem_props {
+	uint32_t n_types;
+	uint32_t flags[32];    /* by memory type */
+	uint32_t heap[32];     /* heap index of each type */
+	uint64_t heap_size[16];
+} duet_vk_mem_props;
+
+/* Returns the memory type index for role, or UINT32_MAX when none fits;
+ * *host_visible tells whether it can be mapped. Weights and activations
+ * want device-local memory, mappable too where a device-local heap of more
+ * than 256 MiB is mappable (UMA, resizable BAR; the classic 256 MiB BAR
+ * window is left alone); HOST wants mappable coherent memory, cached if
+ * possible; KV wants mappable memory, device-local when such a heap is that
+ * large.
+ * Pure function; thread-safe. */
+uint32_t duet_vk_pick_memory(const duet_vk_mem_props *m, duet_vk_role role,
+			     bool *host_visible);
 
 /* A piece of device memory: block + offset. Bound to kernels as a storage
  * or uniform buffer range. `map` is the host address of offset 0 when the

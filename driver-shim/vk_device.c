@@ -6,19 +6,18 @@
 
 #include "vk_internal.h"
 
-/* Picks a memory type for role: weights and activations want device-local
- * (host-visible too when the device is UMA, so uploads are a memcpy); host
- * buffers want host-visible + coherent (cached when there is such a type). */
-static uint32_t pick_memory(const VkPhysicalDeviceMemoryProperties *m,
-			    duet_vk_role role, bool *host_visible)
+uint32_t duet_vk_pick_memory(const duet_vk_mem_props *m, duet_vk_role role,
+			     bool *host_visible)
 {
-	const VkMemoryPropertyFlags LOCAL = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT,
-				    VIS = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT,
-				    COH = VK_MEMORY_PROPERTY_HOST_COHERENT_BIT,
-				    CACHED = VK_MEMORY_PROPERTY_HOST_CACHED_BIT;
-	VkMemoryPropertyFlags want[4];
+	const uint32_t LOCAL = DUET_VK_MEM_LOCAL, VIS = DUET_VK_MEM_VISIBLE,
+		       COH = DUET_VK_MEM_COHERENT, CACHED = DUET_VK_MEM_CACHED;
+	uint32_t want[4];
 	int n = 0;
 	if (role == DUET_VK_HOST) {
+		want[n++] = VIS | COH | CACHED;
+		want[n++] = VIS | COH;
+	} else if (role == DUET_VK_KV) {
+		want[n++] = LOCAL | VIS | COH;
 		want[n++] = VIS | COH | CACHED;
 		want[n++] = VIS | COH;
 	} else {
@@ -27,12 +26,12 @@ static uint32_t pick_memory(const VkPhysicalDeviceMemoryProperties *m,
 		want[n++] = VIS | COH;
 	}
 	for (int w = 0; w < n; w++)
-		for (uint32_t i = 0; i < m->memoryTypeCount; i++) {
-			VkMemoryPropertyFlags f = m->memoryTypes[i].propertyFlags;
-			uint32_t heap = m->memoryTypes[i].heapIndex;
-			/* a small device-local+visible window (BAR) is not UMA */
+		for (uint32_t i = 0; i < m->n_types && i < 32; i++) {
+			uint32_t f = m->flags[i], heap = m->heap[i];
+			/* the classic 256 MiB device-local+visible window (BAR) is not
+			 * UMA or a resizable BAR: too small to hold a model */
 			if (role != DUET_VK_HOST && w == 0 &&
-			    m->memoryHeaps[heap].size < (256ull << 20))
+			    (heap >= 16 || m->heap_size[heap] <= (256ull << 20)))
 				continue;
 			if ((f & want[w]) == want[w]) {
 				*host_visible = f & VIS;
@@ -217,9 +216,16 @@ duet_status duet_vk_device_create(duet_vk *vk, uint32_t index,
 	double t0 = duet_vk_now_ms();
 	duet_status s = create_logical(d);
 	vk->f.vkGetPhysicalDeviceMemoryProperties(d->phys->handle, &d->mem);
-	for (int r = 0; s == DUET_OK && r < 3; r++) {
-		d->memory_type[r] = pick_memory(&d->mem, (duet_vk_role)r,
-						&d->role_host_visible[r]);
+	duet_vk_mem_props mp = { .n_types = d->mem.memoryTypeCount };
+	for (uint32_t i = 0; i < d->mem.memoryTypeCount && i < 32; i++) {
+		mp.flags[i] = d->mem.memoryTypes[i].propertyFlags;
+		mp.heap[i] = d->mem.memoryTypes[i].heapIndex;
+	}
+	for (uint32_t i = 0; i < d->mem.memoryHeapCount && i < 16; i++)
+		mp.heap_size[i] = d->mem.memoryHeaps[i].size;
+	for (int r = 0; s == DUET_OK && r < DUET_VK_ROLES; r++) {
+		d->memory_type[r] = duet_vk_pick_memory(&mp, (duet_vk_role)r,
+							&d->role_host_visible[r]);
 		if (d->memory_type[r] == UINT32_MAX)
 			s = DUET_ERR(DUET_E_UNSUPPORTED, "%s has no suitable memory "
 				     "type for role %d", d->caps.name, r);

@@ -73,8 +73,8 @@ struct duet_vk_device {
 	VkDevice handle;
 	duet_vk_dfuncs f;
 	VkQueue queue;
-	uint32_t memory_type[3];  /* by duet_vk_role */
-	bool role_host_visible[3];
+	uint32_t memory_type[DUET_VK_ROLES]; /* by duet_vk_role */
+	bool role_host_visible[DUET_VK_ROLES];
 	VkPhysicalDeviceMemoryProperties mem;
 	VkPipelineCache cache;
 	char cache_path[1024];    /* "" when persistence is off */

@@ -1,6 +1,8 @@
 /* The pages of a KV pool on a Vulkan device (see kv_pool.h): one range of
- * host-visible memory, so swaps and copy-on-write stay memcpy and the
- * kernels bind the whole pool as one buffer. Apart from kv_pool.c so the
+ * mapped memory (DUET_VK_KV: device-local where the host can map it, as on
+ * phones and GPUs with a resizable BAR, else host memory), so swaps and
+ * copy-on-write stay memcpy and the kernels bind the whole pool as one
+ * buffer. Apart from kv_pool.c so the
  * arbiter itself builds without the driver shim (its ThreadSanitizer test). */
 #include <stdlib.h>
 
@@ -28,11 +30,11 @@ duet_status duet_kv_pool_vk_alloc(duet_device *dev, uint64_t bytes, void **vk,
 	pool_vk *v = calloc(1, sizeof *v);
 	if (!v)
 		return DUET_ERR(DUET_E_NOMEM, "out of memory");
-	duet_status s = duet_vk_heap_create(d, DUET_VK_HOST, bytes, &v->heap);
+	duet_status s = duet_vk_heap_create(d, DUET_VK_KV, bytes, &v->heap);
 	if (s == DUET_OK)
 		s = duet_vk_heap_alloc(v->heap, bytes, &v->mem);
 	if (s == DUET_OK && !v->mem.map)
-		s = DUET_ERR(DUET_E_UNSUPPORTED, "host-visible memory of %s is not "
+		s = DUET_ERR(DUET_E_UNSUPPORTED, "KV pool memory of %s is not "
 			     "mapped", c->name);
 	if (s != DUET_OK) {
 		duet_kv_pool_vk_free(v);

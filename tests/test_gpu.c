@@ -467,3 +467,49 @@ Test(gpu_shim, pipeline_cache_is_saved_reused_and_corruption_discarded,
 	cr_expect_str_eq(duet_vk_device_startup(dev)->cache_state, "corrupt");
 	make_pipeline();
 }
+
+/* Memory types per role on three kinds of device, as plain data (no device
+ * needed): a discrete GPU with only the small BAR window, one with a
+ * resizable BAR, and a phone (UMA). The KV pool's pages must always be
+ * mappable, and device-local whenever a mappable device-local heap is
+ * large. */
+Test(gpu_memory, roles_pick_the_right_memory_types)
+{
+	enum { L = DUET_VK_MEM_LOCAL, V = DUET_VK_MEM_VISIBLE, C = DUET_VK_MEM_COHERENT,
+	       H = DUET_VK_MEM_CACHED };
+	const uint64_t GiB = 1ull << 30;
+	/* types: 0 VRAM, 1 host, 2 host cached, 3 VRAM mapped (heap 2) */
+	duet_vk_mem_props bar = { .n_types = 4, .flags = { L, V | C, V | C | H, L | V | C },
+				  .heap = { 0, 1, 1, 2 },
+				  .heap_size = { 16 * GiB, 64 * GiB, 256ull << 20 } };
+	duet_vk_mem_props rebar = bar;
+	rebar.heap_size[2] = 16 * GiB;
+	duet_vk_mem_props uma = { .n_types = 2, .flags = { L | V | C | H, L }, .heap = { 0, 0 },
+				  .heap_size = { 8 * GiB } };
+	duet_vk_mem_props unmappable = { .n_types = 1, .flags = { L }, .heap = { 0 },
+					 .heap_size = { 8 * GiB } };
+	const struct {
+		const duet_vk_mem_props *m;
+		duet_vk_role role;
+		uint32_t type;
+		bool visible;
+		const char *what;
+	} cases[] = {
+		{ &bar, DUET_VK_WEIGHTS, 0, false, "weights in VRAM, not the 256 MiB window" },
+		{ &bar, DUET_VK_ACT, 0, false, "activations in VRAM" },
+		{ &bar, DUET_VK_HOST, 2, true, "I/O in cached host memory" },
+		{ &bar, DUET_VK_KV, 2, true, "KV in host memory (the window is small)" },
+		{ &rebar, DUET_VK_WEIGHTS, 3, true, "weights in mappable VRAM" },
+		{ &rebar, DUET_VK_KV, 3, true, "KV in mappable VRAM" },
+		{ &rebar, DUET_VK_HOST, 2, true, "I/O still in host memory" },
+		{ &uma, DUET_VK_KV, 0, true, "KV in the one UMA heap" },
+		{ &uma, DUET_VK_HOST, 0, true, "I/O in the one UMA heap" },
+		{ &unmappable, DUET_VK_KV, UINT32_MAX, false, "no mappable memory: none" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		bool vis = !cases[i].visible;
+		uint32_t t = duet_vk_pick_memory(cases[i].m, cases[i].role, &vis);
+		cr_expect_eq(t, cases[i].type, "%s: type %u", cases[i].what, t);
+		cr_expect_eq(vis, cases[i].visible, "%s: visible %d", cases[i].what, vis);
+	}
+}
