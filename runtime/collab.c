@@ -6,12 +6,15 @@
 #include <string.h>
 
 #include "collab.h"
+#include "clock.h"
 #include "pick.h"
 
 #include "error.h"
 #include "session.h"
 
-#define SPEC_MAX_K 16
+#define SPEC_MAX_K DUET_SPEC_MAX_K
+#define SPEC_MAX_PEND 64 /* tokens the draft may fall behind by */
+#define SPEC_PROBE 16    /* plain steps between two drafting rounds */
 
 duet_status duet_models_check_pair(const duet_model *target, const duet_model *draft)
 {
@@ -45,10 +48,101 @@ struct duet_spec {
 	float *q;                /* sampled: [SPEC_MAX_K][n_vocab] draft probs */
 	float *p;                /* sampled: target probs of one row */
 	int32_t next;            /* the target's next token, evaluated by neither */
-	int32_t dpend[4];        /* tokens the draft has still to evaluate */
+	int32_t dpend[SPEC_MAX_PEND]; /* tokens the draft has still to evaluate */
 	uint32_t n_dpend;
+	duet_spec_cost cost;     /* greedy: what drafting and passes cost here */
+	uint32_t last_k;         /* the last round's draft length */
+	uint32_t lost;           /* probes in a row after which drafting could not pay */
+	bool given_up;           /* greedy: plain steps only, the draft idle */
+	uint32_t plain_run;      /* plain steps since the last drafting round */
+	uint32_t draft_run;      /* drafting rounds since the last plain step */
+	uint8_t seen_draft, seen_pass[DUET_SPEC_MAX_K + 2]; /* samples taken */
 	duet_spec_stats st;
 };
+
+/* Exponential moving average of a cost. The first sample is dropped: a
+ * first pass of a size may build its graph or compile its pipelines. */
+static void ema(double *v, bool *have, uint8_t *seen, double x)
+{
+	if (*seen < 2 && ++*seen == 1)
+		return;
+	*v = *have ? 0.8 * *v + 0.2 * x : x;
+	*have = true;
+}
+
+/* Seconds of a target pass of n tokens: measured, else a line through the
+ * nearest measured sizes, else (nothing beyond one token measured) half a
+ * one-token pass per extra token, an optimistic guess that drafting then
+ * corrects. */
+static double pass_cost(const duet_spec_cost *c, uint32_t n)
+{
+	if (c->have_pass[n])
+		return c->pass_s[n];
+	uint32_t lo = 0, hi = 0;
+	for (uint32_t m = n; m-- > 1;)
+		if (c->have_pass[m]) {
+			lo = m;
+			break;
+		}
+	for (uint32_t m = n + 1; m <= SPEC_MAX_K + 1; m++)
+		if (c->have_pass[m]) {
+			hi = m;
+			break;
+		}
+	if (lo && hi)
+		return c->pass_s[lo] + (c->pass_s[hi] - c->pass_s[lo]) * (n - lo) / (hi - lo);
+	uint32_t a = lo ? lo : hi, b = 0; /* two measured sizes on one side */
+	for (uint32_t m = 1; m <= SPEC_MAX_K + 1; m++)
+		if (c->have_pass[m] && m != a)
+			b = m;
+	if (a && b)
+		return c->pass_s[a] + (c->pass_s[b] - c->pass_s[a]) * ((double)n - a) /
+					      ((double)b - a);
+	if (a)
+		return c->pass_s[a] * (1.0 + 0.5 * ((double)n - a) / a);
+	return 0;
+}
+
+/* The k in 1 .. k_max with the most tokens per second for accept share a,
+ * and that rate in *rate (0 when none beats a plain step by 2%). */
+static uint32_t best_k(const duet_spec_cost *c, uint32_t k_max, double a, double *rate)
+{
+	a = a < 0.999 ? a : 0.999;
+	uint32_t best = 0;
+	double best_rate = 1.0 / c->pass_s[1];
+	for (uint32_t k = 1; k <= k_max && k <= SPEC_MAX_K; k++) {
+		/* tokens per round: 1 + a + ... + a^k */
+		double tokens = (1.0 - pow(a, (double)k + 1)) / (1.0 - a);
+		double t = k * c->draft_s + pass_cost(c, k + 1);
+		if (t > 0 && tokens / t > best_rate * 1.02) {
+			best_rate = tokens / t;
+			best = k;
+		}
+	}
+	*rate = best ? best_rate : 0;
+	return best;
+}
+
+uint32_t duet_spec_choose_k(const duet_spec_cost *c, uint32_t k_max, uint32_t k_try)
+{
+	if (!c->have_pass[1])
+		return 0; /* measure a plain step first */
+	if (!c->have_draft || !c->have_accept)
+		return k_try; /* then a drafting round */
+	double rate;
+	return best_k(c, k_max, c->accept, &rate);
+}
+
+bool duet_spec_can_pay(const duet_spec_cost *c, uint32_t k_max, double a)
+{
+	bool some = false;
+	for (uint32_t n = 2; n <= DUET_SPEC_MAX_K + 1; n++)
+		some |= c->have_pass[n];
+	if (!c->have_pass[1] || !c->have_draft || !some)
+		return true; /* not known yet */
+	double rate;
+	return best_k(c, k_max, a, &rate) > 0;
+}
 
 void duet_spec_probs(const float *logits, uint32_t n, float temperature, float *probs)
 {
@@ -187,6 +281,39 @@ duet_status duet_spec_step(duet_spec *sp, int32_t *out, uint32_t cap, uint32_t *
 	uint32_t past = duet_context_n_past(sp->tgt), room = duet_context_n_ctx(sp->tgt) - past;
 	uint32_t droom = duet_context_n_ctx(sp->dft) - duet_context_n_past(sp->dft);
 	uint32_t k = sp->k;
+	if (sp->temp <= 0) {
+		/* greedy: the output is the target's whatever k is, so k is
+		 * what gives the most tokens per second here; a plain step now
+		 * and then drafts again (with the acceptance-adapted k) to keep
+		 * the measurements current */
+		k = duet_spec_choose_k(&sp->cost, sp->k_max, sp->k);
+		if (k == 0 && !sp->given_up && ++sp->plain_run >= SPEC_PROBE) {
+			/* probe, unless three probes in a row found that not
+			 * even the accept share's upper bound (two standard
+			 * errors above what was seen) could pay: then stop
+			 * feeding the draft */
+			double n = (double)sp->st.drafted, p = (sp->st.accepted + 1.0) / (n + 2.0);
+			double hi = p + 2.0 * sqrt(p * (1.0 - p) / (n + 2.0));
+			if (!duet_spec_can_pay(&sp->cost, sp->k_max, hi < 1.0 ? hi : 1.0))
+				sp->lost++;
+			else
+				sp->lost = 0;
+			if (sp->lost >= 3)
+				sp->given_up = true;
+			else
+				k = sp->k;
+		}
+		if (k && ++sp->draft_run > 2 * SPEC_PROBE) {
+			k = 0; /* a plain step now and then keeps its cost current */
+			sp->draft_run = 0;
+		}
+		if (k)
+			sp->plain_run = 0;
+		else
+			sp->draft_run = 0;
+		if (sp->given_up)
+			k = 0;
+	}
 	if (cap == 0 || room == 0)
 		return DUET_ERR(DUET_E_RANGE, "no room for another token (%u of %u "
 				"positions used, %u asked)", past,
@@ -201,21 +328,42 @@ duet_status duet_spec_step(duet_spec *sp, int32_t *out, uint32_t cap, uint32_t *
 	seq[0] = sp->next;
 	duet_status s = DUET_OK;
 	uint64_t nv = sp->n_vocab;
+	if (k == 0 && sp->n_dpend == SPEC_MAX_PEND) {
+		/* plain steps: the draft catches up in one batch now and then */
+		if (sp->n_dpend > droom)
+			return DUET_ERR(DUET_E_RANGE, "the draft context is full");
+		int32_t ignored;
+		s = duet_context_eval_greedy(sp->dft, sp->dpend, sp->n_dpend, &ignored);
+		if (s != DUET_OK)
+			return s;
+		sp->n_dpend = 0;
+	}
 	/* draft: evaluate what it lacks, then one token at a time */
+	double t0 = duet_now_s(), t1 = t0;
 	if (k) {
 		sp->dpend[sp->n_dpend++] = sp->next;
+		uint32_t caught = sp->n_dpend;
 		s = draft_one(sp, sp->dpend, sp->n_dpend, sp->q, &seq[1]);
 		sp->n_dpend = 0;
+		t1 = duet_now_s();
+		if (caught == 1) /* one token: a plain draft step */
+			ema(&sp->cost.draft_s, &sp->cost.have_draft, &sp->seen_draft, t1 - t0);
 	}
 	for (uint32_t i = 1; s == DUET_OK && i < k; i++)
 		s = draft_one(sp, &seq[i], 1, sp->q ? sp->q + i * nv : NULL, &seq[i + 1]);
 	if (s != DUET_OK)
 		return s;
+	double t2 = duet_now_s();
+	if (k > 1)
+		ema(&sp->cost.draft_s, &sp->cost.have_draft, &sp->seen_draft,
+		    (t2 - t1) / (k - 1));
 	/* verify */
 	const float *l;
 	s = duet_context_eval(sp->tgt, seq, k + 1, true, &l);
 	if (s != DUET_OK)
 		return s;
+	ema(&sp->cost.pass_s[k + 1], &sp->cost.have_pass[k + 1], &sp->seen_pass[k + 1],
+	    duet_now_s() - t2);
 	uint32_t j = 0;
 	int32_t y;
 	if (sp->temp <= 0) {
@@ -252,14 +400,17 @@ duet_status duet_spec_step(duet_spec *sp, int32_t *out, uint32_t cap, uint32_t *
 			duet_context_truncate(sp->dft, dpast - (k - 1 - j));
 		else
 			sp->dpend[sp->n_dpend++] = seq[k]; /* dk: drafted, not evaluated */
-	} else if (sp->n_dpend < 3) {
+	} else if (!sp->given_up) {
 		sp->dpend[sp->n_dpend++] = seq[0]; /* the draft falls behind */
-	} else {
-		return DUET_ERR(DUET_E_RANGE, "the draft context is full");
 	}
+	sp->last_k = k;
 	sp->next = y;
 	sp->st.drafted += k;
 	sp->st.accepted += j;
+	if (sp->st.drafted) { /* the pair's accept share so far (Laplace) */
+		sp->cost.accept = (sp->st.accepted + 1.0) / (sp->st.drafted + 2.0);
+		sp->cost.have_accept = true;
+	}
 	sp->st.llm_passes++;
 	sp->st.tokens += j + 1;
 	/* draft longer while it is right, shorter when it is not */
@@ -273,7 +424,7 @@ duet_status duet_spec_step(duet_spec *sp, int32_t *out, uint32_t cap, uint32_t *
 void duet_spec_get_stats(const duet_spec *sp, duet_spec_stats *st)
 {
 	*st = sp->st;
-	st->k = sp->k;
+	st->k = sp->temp <= 0 ? sp->last_k : sp->k;
 }
 
 void duet_spec_destroy(duet_spec *sp)

@@ -100,6 +100,59 @@ static void make_pair(void)
  * temperature): a chi-square goodness of fit over the 12 most likely
  * tokens and the rest. (Exact rather than sampled: the target's side adds
  * no noise, and the test stays within its time under ASan.) */
+/* Greedy speculation picks the draft length with the most tokens per
+ * second from what it measured: none where a target pass costs as much per
+ * token as decoding (a compute-bound device), the best k where passes are
+ * nearly flat (a memory-bound GPU); it measures a plain step and a drafting
+ * round before it compares, and it tells when not even an always-right draft
+ * could pay (then greedy speculation stops feeding the draft). */
+static void flat_passes(duet_spec_cost *c, bool every)
+{
+	memset(c, 0, sizeof *c);
+	for (uint32_t n = 1; n <= DUET_SPEC_MAX_K + 1; n++) {
+		c->pass_s[n] = 1e-3 + 5e-5 * (n - 1);
+		c->have_pass[n] = every || n == 1 || n == 5;
+	}
+	c->draft_s = 1e-4;
+	c->have_draft = true;
+	c->accept = 0.7;
+	c->have_accept = true;
+}
+
+Test(collab, greedy_draft_length_follows_the_measured_costs)
+{
+	duet_spec_cost c;
+	/* rates for a = 0.7, draft 0.1 ms, pass 1 + 0.05 (n - 1) ms: k = 2, 3, 4
+	 * give 1.685, 1.747, 1.733 tokens/ms; 3 is best */
+	flat_passes(&c, true);
+	cr_expect_eq(duet_spec_choose_k(&c, 8, 4), 3);
+	cr_expect_eq(duet_spec_choose_k(&c, 2, 4), 2, "bounded by k_max");
+	flat_passes(&c, false); /* only n = 1 and 5 measured: the line between */
+	cr_expect_eq(duet_spec_choose_k(&c, 8, 4), 3);
+	/* compute-bound: each token of a pass costs a decode step */
+	for (uint32_t n = 1; n <= DUET_SPEC_MAX_K + 1; n++)
+		c.pass_s[n] = 1e-3 * n;
+	c.accept = 0.95;
+	cr_expect_eq(duet_spec_choose_k(&c, 8, 4), 0, "drafting cannot pay");
+	cr_expect_not(duet_spec_can_pay(&c, 8, 1.0), "not even with a perfect draft");
+	c.draft_s = 0;
+	cr_expect_not(duet_spec_can_pay(&c, 8, 1.0), "not even with a free, perfect draft");
+	/* a perfect, free draft still pays on flat passes */
+	flat_passes(&c, true);
+	c.accept = 1.0;
+	c.draft_s = 0;
+	cr_expect_eq(duet_spec_choose_k(&c, 8, 4), 8);
+	cr_expect(duet_spec_can_pay(&c, 8, 1.0));
+	cr_expect_not(duet_spec_can_pay(&c, 8, 0.05), "a draft that is never right");
+	/* nothing measured: a plain step first, then a drafting round */
+	memset(&c, 0, sizeof c);
+	cr_expect_eq(duet_spec_choose_k(&c, 8, 4), 0);
+	cr_expect(duet_spec_can_pay(&c, 8, 0.0), "unknown: keep trying");
+	c.pass_s[1] = 1e-3;
+	c.have_pass[1] = true;
+	cr_expect_eq(duet_spec_choose_k(&c, 8, 4), 4);
+}
+
 Test(collab, speculative_sampling_end_to_end_matches_the_target, .init = make_pair,
      .timeout = 120)
 {

@@ -396,15 +396,20 @@ typedef struct duet_spec_stats {
 	uint64_t accepted;   /* of them, kept */
 	uint64_t llm_passes; /* target passes, the prompt's included */
 	uint64_t tokens;     /* tokens produced */
-	uint32_t k;          /* draft length now (it adapts) */
+	uint32_t k;          /* draft length now (greedy: of the last round) */
 } duet_spec_stats;
 
 /* Evaluates prompt (n tokens) in tgt and dft (empty contexts of the target
  * and the draft model, checked with duet_models_check_pair) and returns the
  * target's first token in *first. Drafts of up to p->k tokens (NULL p:
- * greedy, k 8), starting at 4 and adapting to how many are accepted. The
- * contexts must outlive *out and are used only through it until it is
- * destroyed. Errors: those of the check and of duet_context_eval. */
+ * greedy, k 8). Sampled: k starts at 4 and adapts to how many are
+ * accepted. Greedy (where k cannot change the output): each round takes
+ * the k, 0 included (a plain target step), with the most tokens per second
+ * by what drafting, target passes of each size and acceptance have cost so
+ * far on this device; where not even an optimistic acceptance could pay,
+ * it stops feeding the draft and runs plain steps only. The contexts must
+ * outlive *out and are used only through it until it is destroyed.
+ * Errors: those of the check and of duet_context_eval. */
 DUET_API duet_status duet_spec_create(duet_context *tgt, duet_context *dft,
 				      const int32_t *prompt, uint32_t n,
 				      const duet_spec_params *p, int32_t *first,
