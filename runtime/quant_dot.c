@@ -2,7 +2,8 @@
  * quantized to the weight type's dot type (see quant.h): the scalar
  * reference. Integer sums are exact within a block; blocks are combined in
  * double (dot_acc, four chains) so the reference adds little rounding of its
- * own. quant_dot_simd.c must return the same bits. */
+ * own; float rows sum exact double products in eight chains
+ * (float_chains_sum). quant_dot_simd.c must return the same bits. */
 #include "quant.h"
 
 #include "quant_impl.h"
@@ -10,27 +11,27 @@
 
 static double dot_f32(int64_t n, const uint8_t *w, const uint8_t *a)
 {
-	double sum = 0;
+	double c[8] = {0};
 	for (int64_t i = 0; i < n; i++)
-		sum += (double)ld_f32(w + 4 * i) * ld_f32(a + 4 * i);
-	return sum;
+		c[i & 7] += (double)ld_f32(w + 4 * i) * ld_f32(a + 4 * i);
+	return float_chains_sum(c);
 }
 
 static double dot_f16(int64_t n, const uint8_t *w, const uint8_t *a)
 {
-	double sum = 0;
+	double c[8] = {0};
 	for (int64_t i = 0; i < n; i++)
-		sum += (double)ld_f16(w + 2 * i) * ld_f16(a + 2 * i);
-	return sum;
+		c[i & 7] += (double)ld_f16(w + 2 * i) * ld_f16(a + 2 * i);
+	return float_chains_sum(c);
 }
 
 static double dot_bf16(int64_t n, const uint8_t *w, const uint8_t *a)
 {
-	double sum = 0;
+	double c[8] = {0};
 	for (int64_t i = 0; i < n; i++)
-		sum += (double)duet_bf16_to_f32(ld_u16(w + 2 * i)) *
-		       duet_bf16_to_f32(ld_u16(a + 2 * i));
-	return sum;
+		c[i & 7] += (double)duet_bf16_to_f32(ld_u16(w + 2 * i)) *
+			    duet_bf16_to_f32(ld_u16(a + 2 * i));
+	return float_chains_sum(c);
 }
 
 /* Q8_0/Q8_1 activation block: d at 0, (s at 2,) quants at qoff. */

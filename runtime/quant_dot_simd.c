@@ -9,6 +9,7 @@
  * primitives; the per-type loops below are written once over them. */
 #include "quant.h"
 
+#include "fp16.h"
 #include "quant_impl.h"
 #include "quant_simd.h"
 #include "simd.h"
@@ -145,6 +146,51 @@ ATTR static inline __m128 v_f16x4(const uint8_t *p, int stride)
 				   (short)ld_u16(p + 3 * stride), 0, 0, 0, 0);
 	return _mm_cvtph_ps(h);
 }
+
+/* Float rows: eight elements as doubles (every conversion exact), in
+ * two 4-lane halves; elements i and i + 4 of each group of 8 go to the
+ * lanes of chains i % 8 (see float_chains_sum). */
+ATTR static inline void f_load8(const uint8_t *p, int kind, __m256d *lo, __m256d *hi)
+{
+	__m256 f;
+	if (kind == 0) {
+		f = _mm256_loadu_ps((const float *)(const void *)p);
+	} else if (kind == 1) {
+		f = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+	} else {
+		__m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+		f = _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+	}
+	*lo = _mm256_cvtps_pd(_mm256_castps256_ps128(f));
+	*hi = _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1));
+}
+
+/* kind: 0 F32, 1 F16, 2 BF16 */
+ATTR static double dot_float(int64_t n, const uint8_t *w, const uint8_t *a, int kind)
+{
+	int es = kind == 0 ? 4 : 2;
+	__m256d c0 = _mm256_setzero_pd(), c1 = _mm256_setzero_pd();
+	int64_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__m256d wl, wh, al, ah;
+		f_load8(w + es * i, kind, &wl, &wh);
+		f_load8(a + es * i, kind, &al, &ah);
+		c0 = _mm256_add_pd(c0, _mm256_mul_pd(wl, al));
+		c1 = _mm256_add_pd(c1, _mm256_mul_pd(wh, ah));
+	}
+	double c[8];
+	_mm256_storeu_pd(c, c0);
+	_mm256_storeu_pd(c + 4, c1);
+	for (; i < n; i++) {
+		double x = kind == 0 ? ld_f32(w + 4 * i) : kind == 1 ? v_f16(w + 2 * i)
+				     : duet_bf16_to_f32(ld_u16(w + 2 * i));
+		double y = kind == 0 ? ld_f32(a + 4 * i) : kind == 1 ? v_f16(a + 2 * i)
+				     : duet_bf16_to_f32(ld_u16(a + 2 * i));
+		c[i & 7] += x * y;
+	}
+	return float_chains_sum(c);
+}
+#define HAVE_FLOAT_DOT 1
 
 /* Four dot chains, chain k in lane k. */
 typedef __m256d vacc;
@@ -496,6 +542,11 @@ bool duet_vec_dot_simd(duet_type t, int64_t n, const uint8_t *w,
 	case DUET_TYPE_Q5_0: *out = dot_q5_0(n / 32, w, a); return true;
 	case DUET_TYPE_Q5_1: *out = dot_q5_1(n / 32, w, a); return true;
 	case DUET_TYPE_Q8_0: *out = dot_q8_0(n / 32, w, a); return true;
+#ifdef HAVE_FLOAT_DOT
+	case DUET_TYPE_F32: *out = dot_float(n, w, a, 0); return true;
+	case DUET_TYPE_F16: *out = dot_float(n, w, a, 1); return true;
+	case DUET_TYPE_BF16: *out = dot_float(n, w, a, 2); return true;
+#endif
 	case DUET_TYPE_Q4_K: *out = dot_q45_k(n / 256, w, a, false); return true;
 	case DUET_TYPE_Q5_K: *out = dot_q45_k(n / 256, w, a, true); return true;
 	case DUET_TYPE_Q6_K: *out = dot_q6_k(n / 256, w, a); return true;

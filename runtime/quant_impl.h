@@ -115,6 +115,16 @@ static inline double acc_sum(const dot_acc *acc)
 	return (acc->s[0] + acc->s[1]) + (acc->s[2] + acc->s[3]);
 }
 
+/* Float rows (F32, F16, BF16): every product is exact in double; element
+ * i is summed into chain i % 8, and the chains are combined as
+ * ((c0 + c4) + (c2 + c6)) + ((c1 + c5) + (c3 + c7)), the order two 4-lane
+ * vector accumulators give. */
+static inline double float_chains_sum(const double c[8])
+{
+	double t0 = c[0] + c[4], t1 = c[1] + c[5], t2 = c[2] + c[6], t3 = c[3] + c[7];
+	return (t0 + t2) + (t1 + t3);
+}
+
 /* Q5_0/Q5_1: element j (< 16) and j + 16 of a block, 5 bits each. */
 static inline int q5_lo(const uint8_t *qs, uint32_t qh, int j)
 {

@@ -359,6 +359,17 @@ static void random_row(duet_type t, uint8_t *row, int n)
 	};
 	const duet_type_info *ti = duet_type_get(t);
 	uint64_t bytes = duet_type_row_bytes(t, (uint64_t)n);
+	if (t == DUET_TYPE_F32 || t == DUET_TYPE_F16 || t == DUET_TYPE_BF16) {
+		for (int i = 0; i < n; i++) { /* finite, of every magnitude */
+			float x = gauss() * ldexpf(1.0f, (int)(frand() * 12));
+			if (t == DUET_TYPE_F32)
+				memcpy(row + 4 * i, &x, 4);
+			else
+				put16(row + 2 * i, t == DUET_TYPE_F16 ? duet_f32_to_f16(x)
+								 : duet_f32_to_bf16(x));
+		}
+		return;
+	}
 	for (uint64_t i = 0; i < bytes; i++)
 		row[i] = (uint8_t)(frand() * 128 + 128);
 	for (size_t f = 0; f < sizeof fields / sizeof *fields; f++) {
@@ -384,22 +395,23 @@ static void random_row(duet_type t, uint8_t *row, int n)
 
 /* The SIMD dot products (AVX2 or NEON, whichever this CPU uses) return the
  * scalar reference's bits on any block content and any length, the tails
- * of fewer than four blocks included. */
+ * of fewer than four blocks (float rows: eight elements) included. */
 Test(quant, simd_dot_equals_reference_bit_for_bit)
 {
 	static const int blocks32[] = { 1, 2, 3, 4, 5, 7, 8, 9, 22, 31, 128, 129 };
 	static const int blocks256[] = { 1, 2, 3, 5 };
+	static const int floats[] = { 1, 7, 8, 9, 15, 16, 17, 31, 256, 704, 1000, 4097 };
 	cr_log_info("CPU dot kernels: %s", duet_cpu_simd());
 	rng_state = 99;
 	for (size_t k = 0; k < sizeof compute_types / sizeof *compute_types; k++) {
 		duet_type t = compute_types[k];
 		const duet_type_info *ti = duet_type_get(t);
-		if (t == DUET_TYPE_F32 || t == DUET_TYPE_F16 || t == DUET_TYPE_BF16)
-			continue; /* float rows: one path */
-		bool kq = ti->block_elems == 256;
+		bool kq = ti->block_elems == 256, fl = ti->block_elems == 1;
 		size_t nl = kq ? 4 : 12;
 		for (size_t li = 0; li < nl; li++) {
-			int n = (int)ti->block_elems * (kq ? blocks256[li] : blocks32[li]);
+			/* float rows: lengths around the groups of 8 */
+			int n = fl ? floats[li]
+				   : (int)ti->block_elems * (kq ? blocks256[li] : blocks32[li]);
 			uint8_t *w = malloc(duet_type_row_bytes(t, n));
 			uint8_t *a = malloc(duet_type_row_bytes(ti->dot_type, n));
 			for (int rep = 0; rep < 20; rep++) {
