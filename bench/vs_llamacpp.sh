@@ -10,12 +10,15 @@
 #
 #   bench/vs_llamacpp.sh [BUILD_DIR] [-p N] [-n N] [-r N] [-t THREADS]
 #                        [--sizes 25,130] [--types f16,q8_0,q4_0]
+#                        [--duet-backend vulkan|cpu]
+# --duet-backend cpu measures duet's CPU executor instead (THREADS threads)
+# beside llama.cpp's CPU build only.
 # Prints one line per model and writes BUILD_DIR/bench-llamacpp/results.json.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(pwd)/build
 case ${1:-} in -*|'') ;; *) build=$(cd "$1" && pwd); shift ;; esac
-pp=128 tg=32 reps=3 threads=2 sizes=25,130 types=f16,q8_0,q4_0
+pp=128 tg=32 reps=3 threads=2 sizes=25,130 types=f16,q8_0,q4_0 backend=vulkan
 while [ $# -gt 0 ]; do
 	case $1 in
 	-p) pp=$2; shift 2 ;;
@@ -24,7 +27,8 @@ while [ $# -gt 0 ]; do
 	-t) threads=$2; shift 2 ;;
 	--sizes) sizes=$2; shift 2 ;;
 	--types) types=$2; shift 2 ;;
-	*) echo "usage: $0 [BUILD_DIR] [-p N] [-n N] [-r N] [-t N] [--sizes 25,130] [--types f16,q8_0,q4_0]" >&2; exit 2 ;;
+	--duet-backend) backend=$2; shift 2 ;;
+	*) echo "usage: $0 [BUILD_DIR] [-p N] [-n N] [-r N] [-t N] [--sizes 25,130] [--types f16,q8_0,q4_0] [--duet-backend vulkan|cpu]" >&2; exit 2 ;;
 	esac
 done
 duet=$build/duet
@@ -48,4 +52,4 @@ for size in $(echo "$sizes" | tr , ' '); do
 done
 cd "$work"
 # shellcheck disable=SC2086
-exec node vs_llamacpp.mjs "$duet" "$work" "$pp" "$tg" "$reps" "$threads" $models
+exec node vs_llamacpp.mjs "$duet" "$work" "$pp" "$tg" "$reps" "$threads" "$backend" $models
