@@ -144,10 +144,14 @@ static void k_mul_mat_task(void *arg, uint32_t t, uint32_t thread)
 	int64_t o1 = o0 + r->chunk < w->n_out ? o0 + r->chunk : w->n_out;
 	for (int64_t o = o0; o < o1; o++) {
 		const uint8_t *wr = (const uint8_t *)w->data + o * w->row_bytes;
-		for (uint32_t b = 0; b < r->rows; b++) {
-			float v = duet_vec_dot((duet_type)w->type, w->n_in, wr,
-					       r->c->qact + b * qrow);
-			r->dst[(uint64_t)b * w->n_out + o] = bias ? v + bias[o] : v;
+		for (uint32_t b = 0; b < r->rows; b += 4) { /* a row, 4 tokens */
+			uint32_t m = r->rows - b < 4 ? r->rows - b : 4;
+			float v[4];
+			duet_vec_dot_n((duet_type)w->type, w->n_in, wr,
+				       r->c->qact + b * qrow, qrow, m, v);
+			for (uint32_t k = 0; k < m; k++)
+				r->dst[(uint64_t)(b + k) * w->n_out + o] =
+					bias ? v[k] + bias[o] : v[k];
 		}
 	}
 }

@@ -100,4 +100,10 @@ void duet_quantize_row(duet_type t, const float *src, void *dst, int64_t n);
  * a already in duet_type_get(t)->dot_type format, both of n elements. */
 float duet_vec_dot(duet_type t, int64_t n, const void *w, const void *a);
 
+/* Writes out[j] = duet_vec_dot(t, n, w, a + j * a_stride) for j < m: the
+ * same values, computed together so that a weight row is unpacked once for
+ * up to four activation rows. */
+void duet_vec_dot_n(duet_type t, int64_t n, const void *w, const void *a,
+		    uint64_t a_stride, uint32_t m, float *out);
+
 #endif

@@ -192,3 +192,20 @@ float duet_vec_dot(duet_type t, int64_t n, const void *w, const void *a)
 		return (float)d;
 	return duet_vec_dot_ref(t, n, w, a);
 }
+
+void duet_vec_dot_n(duet_type t, int64_t n, const void *w, const void *a,
+		    uint64_t a_stride, uint32_t m, float *out)
+{
+	const uint8_t *ab = a;
+	for (uint32_t j = 0; j < m; j += 4) {
+		uint32_t c = m - j < 4 ? m - j : 4;
+		double d[4];
+		if (c > 1 && duet_vec_dot_simd_n(t, n, w, ab + j * a_stride, a_stride, c, d)) {
+			for (uint32_t k = 0; k < c; k++)
+				out[j + k] = (float)d[k];
+		} else {
+			for (uint32_t k = 0; k < c; k++)
+				out[j + k] = duet_vec_dot(t, n, w, ab + (j + k) * a_stride);
+		}
+	}
+}

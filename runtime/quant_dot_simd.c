@@ -63,6 +63,25 @@ ATTR static inline vpart v_part(v8 x, v8 y)
 				_mm256_madd_epi16(xh, yh));
 }
 
+/* A block's weights widened to 16 bits once, for several activation rows. */
+typedef struct vw {
+	__m256i l, h;
+} vw;
+
+ATTR static inline vw v_widen(v8 x)
+{
+	vw r = {_mm256_cvtepi8_epi16(_mm256_castsi256_si128(x)),
+		_mm256_cvtepi8_epi16(_mm256_extracti128_si256(x, 1))};
+	return r;
+}
+
+ATTR static inline vpart v_partw(vw x, v8 y)
+{
+	__m256i yl = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(y));
+	__m256i yh = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(y, 1));
+	return _mm256_add_epi32(_mm256_madd_epi16(x.l, yl), _mm256_madd_epi16(x.h, yh));
+}
+
 /* The totals of four partials, in lanes 0-3. */
 typedef __m128i vint4;
 
@@ -278,6 +297,19 @@ static inline vpart v_part(v8 x, v8 y)
 	return s;
 }
 
+/* NEON widens inside vmull: nothing to share. */
+typedef v8 vw;
+
+static inline vw v_widen(v8 x)
+{
+	return x;
+}
+
+static inline vpart v_partw(vw x, v8 y)
+{
+	return v_part(x, y);
+}
+
 typedef int32x4_t vint4;
 
 static inline vint4 v_hsum4(vpart p0, vpart p1, vpart p2, vpart p3)
@@ -405,34 +437,58 @@ static inline void v_acc_store(vacc acc, double s[4])
 
 #ifndef SIMD_NONE
 
-/* Per type: part_T gives a block's integer partial sums, term_T its term
+/* Per type: unpack_T gives a block's 32 weights as signed bytes, part_T
+ * its integer partial sums against an activation block, term_T its term
  * of the dot from the block's integer sum, as the reference computes it.
  * Q8_0/Q8_1 activation block: d at 0, (s at 2,) quants at 2 (4). */
+ATTR static inline v8 unpack_q4_0(const uint8_t *w)
+{
+	return v_sub(v_nibbles(w + 2), 8);
+}
+
+ATTR static inline v8 unpack_q4_1(const uint8_t *w)
+{
+	return v_nibbles(w + 4);
+}
+
+ATTR static inline v8 unpack_q5_0(const uint8_t *w)
+{
+	return v_sub(v_or(v_nibbles(w + 6), v_bits16(ld_u32(w + 2))), 16);
+}
+
+ATTR static inline v8 unpack_q5_1(const uint8_t *w)
+{
+	return v_or(v_nibbles(w + 8), v_bits16(ld_u32(w + 4)));
+}
+
+ATTR static inline v8 unpack_q8_0(const uint8_t *w)
+{
+	return v_load(w + 2);
+}
+
 ATTR static inline vpart part_q4_0(const uint8_t *w, const uint8_t *a)
 {
-	return v_part(v_sub(v_nibbles(w + 2), 8), v_load(a + 2));
+	return v_part(unpack_q4_0(w), v_load(a + 2));
 }
 
 ATTR static inline vpart part_q4_1(const uint8_t *w, const uint8_t *a)
 {
-	return v_part(v_nibbles(w + 4), v_load(a + 4));
+	return v_part(unpack_q4_1(w), v_load(a + 4));
 }
 
 ATTR static inline vpart part_q5_0(const uint8_t *w, const uint8_t *a)
 {
-	v8 q = v_or(v_nibbles(w + 6), v_bits16(ld_u32(w + 2)));
-	return v_part(v_sub(q, 16), v_load(a + 2));
+	return v_part(unpack_q5_0(w), v_load(a + 2));
 }
 
 ATTR static inline vpart part_q5_1(const uint8_t *w, const uint8_t *a)
 {
-	v8 q = v_or(v_nibbles(w + 8), v_bits16(ld_u32(w + 4)));
-	return v_part(q, v_load(a + 4));
+	return v_part(unpack_q5_1(w), v_load(a + 4));
 }
 
 ATTR static inline vpart part_q8_0(const uint8_t *w, const uint8_t *a)
 {
-	return v_part(v_load(w + 2), v_load(a + 2));
+	return v_part(unpack_q8_0(w), v_load(a + 2));
 }
 
 /* d * da * isum (Q4_0, Q5_0, Q8_0) */
@@ -473,6 +529,62 @@ DOT_BLOCKS(dot_q4_1, part_q4_1, term_dm, true, 20, 36)
 DOT_BLOCKS(dot_q5_0, part_q5_0, term_d, false, 22, 34)
 DOT_BLOCKS(dot_q5_1, part_q5_1, term_dm, true, 24, 36)
 DOT_BLOCKS(dot_q8_0, part_q8_0, term_d, false, 34, 34)
+
+/* The same dots of one weight row against m <= 4 activation rows astr
+ * bytes apart: each group of four weight blocks is unpacked and widened
+ * once for all of them; every row's sums are the one-row form's. */
+#define DOT_BLOCKS_N(name, unpack, part, term, dm, ws, as, qo)                   \
+	ATTR static void name(int64_t nb, const uint8_t *w, const uint8_t *a,     \
+			      uint64_t astr, uint32_t m, double *out)            \
+	{                                                                         \
+		vacc acc[4] = {v_acc_zero(), v_acc_zero(), v_acc_zero(),          \
+			       v_acc_zero()};                                     \
+		int64_t i = 0;                                                    \
+		for (; i + 4 <= nb; i += 4) {                                     \
+			const uint8_t *wb = w + i * (ws);                         \
+			vw q0 = v_widen(unpack(wb)), q1 = v_widen(unpack(wb + (ws)));  \
+			vw q2 = v_widen(unpack(wb + 2 * (ws)));                   \
+			vw q3 = v_widen(unpack(wb + 3 * (ws)));                   \
+			for (uint32_t j = 0; j < m; j++) {                        \
+				const uint8_t *ab = a + j * astr + i * (as);      \
+				vint4 is = v_hsum4(                               \
+					v_partw(q0, v_load(ab + (qo))),           \
+					v_partw(q1, v_load(ab + (as) + (qo))),    \
+					v_partw(q2, v_load(ab + 2 * (as) + (qo))), \
+					v_partw(q3, v_load(ab + 3 * (as) + (qo)))); \
+				acc[j] = v_terms4(acc[j], wb, ws, ab, as, is, dm); \
+			}                                                         \
+		}                                                                 \
+		for (uint32_t j = 0; j < m; j++) {                                \
+			double s[4];                                              \
+			v_acc_store(acc[j], s);                                   \
+			const uint8_t *wb = w + i * (ws), *ab = a + j * astr + i * (as); \
+			for (int k = 0; i + k < nb; k++, wb += (ws), ab += (as))  \
+				s[k] += term(wb, ab, v_hsum(part(wb, ab)));       \
+			out[j] = (s[0] + s[1]) + (s[2] + s[3]);                   \
+		}                                                                 \
+	}
+
+DOT_BLOCKS_N(dots_q4_0, unpack_q4_0, part_q4_0, term_d, false, 18, 34, 2)
+DOT_BLOCKS_N(dots_q4_1, unpack_q4_1, part_q4_1, term_dm, true, 20, 36, 4)
+DOT_BLOCKS_N(dots_q5_0, unpack_q5_0, part_q5_0, term_d, false, 22, 34, 2)
+DOT_BLOCKS_N(dots_q5_1, unpack_q5_1, part_q5_1, term_dm, true, 24, 36, 4)
+DOT_BLOCKS_N(dots_q8_0, unpack_q8_0, part_q8_0, term_d, false, 34, 34, 2)
+
+bool duet_vec_dot_simd_n(duet_type t, int64_t n, const uint8_t *w, const uint8_t *a,
+			 uint64_t a_stride, uint32_t m, double *out)
+{
+	if (m > 4 || !duet_simd_on())
+		return false;
+	switch (t) {
+	case DUET_TYPE_Q4_0: dots_q4_0(n / 32, w, a, a_stride, m, out); return true;
+	case DUET_TYPE_Q4_1: dots_q4_1(n / 32, w, a, a_stride, m, out); return true;
+	case DUET_TYPE_Q5_0: dots_q5_0(n / 32, w, a, a_stride, m, out); return true;
+	case DUET_TYPE_Q5_1: dots_q5_1(n / 32, w, a, a_stride, m, out); return true;
+	case DUET_TYPE_Q8_0: dots_q8_0(n / 32, w, a, a_stride, m, out); return true;
+	default: return false;
+	}
+}
 
 /* K types, one 256-element super-block per term, in dot_acc's chains as
  * the reference. Q8_K activation: f32 d at 0, quants at 4, 16 group sums
@@ -560,6 +672,13 @@ bool duet_vec_dot_simd(duet_type t, int64_t n, const uint8_t *w,
 		       const uint8_t *a, double *out)
 {
 	(void)t, (void)n, (void)w, (void)a, (void)out;
+	return false;
+}
+
+bool duet_vec_dot_simd_n(duet_type t, int64_t n, const uint8_t *w, const uint8_t *a,
+			 uint64_t a_stride, uint32_t m, double *out)
+{
+	(void)t, (void)n, (void)w, (void)a, (void)a_stride, (void)m, (void)out;
 	return false;
 }
 

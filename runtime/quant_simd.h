@@ -14,6 +14,13 @@
 bool duet_vec_dot_simd(duet_type t, int64_t n, const uint8_t *w,
 		       const uint8_t *a, double *out);
 
+/* The dots of the weight row w against m <= 4 activation rows a_stride
+ * bytes apart into out[0..m), each equal to duet_vec_dot_simd's; returns
+ * false (out untouched) where duet_vec_dot_simd has no form for t or m > 4.
+ * Thread-safe. */
+bool duet_vec_dot_simd_n(duet_type t, int64_t n, const uint8_t *w, const uint8_t *a,
+			 uint64_t a_stride, uint32_t m, double *out);
+
 /* Returns the scalar reference result of duet_vec_dot, never SIMD.
  * Thread-safe. */
 float duet_vec_dot_ref(duet_type t, int64_t n, const void *w, const void *a);

@@ -430,6 +430,39 @@ Test(quant, simd_dot_equals_reference_bit_for_bit)
 	}
 }
 
+/* duet_vec_dot_n (one weight row against several activation rows, the
+ * weights unpacked once per four rows) gives each row duet_vec_dot's bits,
+ * for 1 to 7 rows and lengths with and without a tail of blocks. */
+Test(quant, several_rows_at_once_equal_one_at_a_time)
+{
+	static const int blocks[] = { 1, 3, 4, 9, 22 };
+	rng_state = 123;
+	for (size_t k = 0; k < sizeof compute_types / sizeof *compute_types; k++) {
+		duet_type t = compute_types[k];
+		const duet_type_info *ti = duet_type_get(t);
+		for (size_t li = 0; li < 5; li++) {
+			int n = (int)(ti->block_elems == 1 ? 32 : ti->block_elems) * blocks[li];
+			uint64_t ab = duet_type_row_bytes(ti->dot_type, n);
+			uint8_t *w = malloc(duet_type_row_bytes(t, n)), *a = malloc(7 * ab);
+			random_row(t, w, n);
+			for (int j = 0; j < 7; j++)
+				random_row(ti->dot_type, a + j * ab, n);
+			for (uint32_t m = 1; m <= 7; m++) {
+				float got[7];
+				duet_vec_dot_n(t, n, w, a, ab, m, got);
+				for (uint32_t j = 0; j < m; j++) {
+					float want = duet_vec_dot(t, n, w, a + j * ab);
+					cr_assert_eq(memcmp(&got[j], &want, 4), 0,
+						     "%s n=%d m=%u row %u: %.9g vs %.9g", ti->name,
+						     n, m, j, (double)got[j], (double)want);
+				}
+			}
+			free(w);
+			free(a);
+		}
+	}
+}
+
 Test(quant, q8_k_activation_keeps_sign_and_group_sums)
 {
 	float x[256];
