@@ -82,6 +82,18 @@ ATTR static inline vpart v_partw(vw x, v8 y)
 	return _mm256_add_epi32(_mm256_madd_epi16(x.l, yl), _mm256_madd_epi16(x.h, yh));
 }
 
+/* x widened and times a scale, lo for bytes 0-15 and hi for 16-31 (the K
+ * types' sub-block scales; exact while |x * s| < 2^15, as in v_part_sc). */
+ATTR static inline vw v_widen_sc(v8 x, int lo, int hi)
+{
+	vw r = {_mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(x)),
+				   _mm256_set1_epi16((short)lo)),
+		_mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(x, 1)),
+				   _mm256_set1_epi16((short)hi))};
+	return r;
+}
+#define HAVE_WIDEN_SC 1
+
 /* The totals of four partials, in lanes 0-3. */
 typedef __m128i vint4;
 
@@ -571,6 +583,78 @@ DOT_BLOCKS_N(dots_q5_0, unpack_q5_0, part_q5_0, term_d, false, 22, 34, 2)
 DOT_BLOCKS_N(dots_q5_1, unpack_q5_1, part_q5_1, term_dm, true, 24, 36, 4)
 DOT_BLOCKS_N(dots_q8_0, unpack_q8_0, part_q8_0, term_d, false, 34, 34, 2)
 
+#ifdef HAVE_WIDEN_SC
+/* The K types against m <= 4 activation rows: a super-block's scales and
+ * values are unpacked (and scaled, widened) once for all rows. */
+ATTR static void dots_q45_k(int64_t nb, const uint8_t *w, const uint8_t *a, uint64_t astr,
+			    uint32_t m, bool five, double *out)
+{
+	dot_acc acc[4] = {{{0}}, {{0}}, {{0}}, {{0}}};
+	int wbytes = five ? 176 : 144;
+	for (int64_t i = 0; i < nb; i++, w += wbytes) {
+		uint8_t sc[8], mn[8];
+		k_scales_unpack(w + 4, sc, mn);
+		const uint8_t *qs = w + (five ? 48 : 16);
+		v8 qh = v_load(w + 16);
+		vpart p[4] = {v_pzero(), v_pzero(), v_pzero(), v_pzero()};
+		for (int c = 0; c < 4; c++) {
+			v8 q = v_load(qs + 32 * c), lo = v_lo4(q), hi = v_hi4(q);
+			if (five) {
+				lo = v_or(lo, v_bit16(qh, 2 * c));
+				hi = v_or(hi, v_bit16(qh, 2 * c + 1));
+			}
+			vw wl = v_widen_sc(lo, sc[2 * c], sc[2 * c]);
+			vw wh = v_widen_sc(hi, sc[2 * c + 1], sc[2 * c + 1]);
+			for (uint32_t j = 0; j < m; j++) {
+				const uint8_t *ab = a + j * astr + i * 292;
+				p[j] = v_padd(p[j], v_padd(v_partw(wl, v_load(ab + 4 + 64 * c)),
+							   v_partw(wh, v_load(ab + 36 + 64 * c))));
+			}
+		}
+		for (uint32_t j = 0; j < m; j++) {
+			const uint8_t *ab = a + j * astr + i * 292;
+			int isum = v_hsum(p[j]), msum = 0;
+			for (int s = 0; s < 8; s++)
+				msum += mn[s] * ((int16_t)ld_u16(ab + 260 + 4 * s) +
+						 (int16_t)ld_u16(ab + 262 + 4 * s));
+			float da = ld_f32(ab);
+			acc_add(&acc[j], i, (double)(v_f16(w) * da) * isum -
+					    (double)(v_f16(w + 2) * da) * msum);
+		}
+	}
+	for (uint32_t j = 0; j < m; j++)
+		out[j] = acc_sum(&acc[j]);
+}
+
+ATTR static void dots_q6_k(int64_t nb, const uint8_t *w, const uint8_t *a, uint64_t astr,
+			   uint32_t m, double *out)
+{
+	dot_acc acc[4] = {{{0}}, {{0}}, {{0}}, {{0}}};
+	for (int64_t i = 0; i < nb; i++, w += 210) {
+		const int8_t *sc = (const int8_t *)(w + 192);
+		vpart p[4] = {v_pzero(), v_pzero(), v_pzero(), v_pzero()};
+		for (int c = 0; c < 2; c++) {
+			v8 q0 = v_load(w + 64 * c), q1 = v_load(w + 64 * c + 32);
+			v8 qh = v_load(w + 128 + 32 * c);
+			for (int k = 0; k < 4; k++) {
+				v8 q = k & 1 ? q1 : q0;
+				v8 x = v_sub(v_or(k < 2 ? v_lo4(q) : v_hi4(q), v_bits2(qh, 2 * k)), 32);
+				int g = 8 * c + 2 * k;
+				vw xw = v_widen_sc(x, sc[g], sc[g + 1]);
+				for (uint32_t j = 0; j < m; j++)
+					p[j] = v_padd(p[j], v_partw(xw, v_load(a + j * astr + i * 292 +
+										4 + 128 * c + 32 * k)));
+			}
+		}
+		for (uint32_t j = 0; j < m; j++)
+			acc_add(&acc[j], i, (double)(v_f16(w + 208) * ld_f32(a + j * astr + i * 292)) *
+					    v_hsum(p[j]));
+	}
+	for (uint32_t j = 0; j < m; j++)
+		out[j] = acc_sum(&acc[j]);
+}
+#endif
+
 bool duet_vec_dot_simd_n(duet_type t, int64_t n, const uint8_t *w, const uint8_t *a,
 			 uint64_t a_stride, uint32_t m, double *out)
 {
@@ -582,6 +666,11 @@ bool duet_vec_dot_simd_n(duet_type t, int64_t n, const uint8_t *w, const uint8_t
 	case DUET_TYPE_Q5_0: dots_q5_0(n / 32, w, a, a_stride, m, out); return true;
 	case DUET_TYPE_Q5_1: dots_q5_1(n / 32, w, a, a_stride, m, out); return true;
 	case DUET_TYPE_Q8_0: dots_q8_0(n / 32, w, a, a_stride, m, out); return true;
+#ifdef HAVE_WIDEN_SC
+	case DUET_TYPE_Q4_K: dots_q45_k(n / 256, w, a, a_stride, m, false, out); return true;
+	case DUET_TYPE_Q5_K: dots_q45_k(n / 256, w, a, a_stride, m, true, out); return true;
+	case DUET_TYPE_Q6_K: dots_q6_k(n / 256, w, a, a_stride, m, out); return true;
+#endif
 	default: return false;
 	}
 }
