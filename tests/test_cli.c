@@ -473,7 +473,7 @@ Test(cli, every_command_has_help)
 
 /* duet info names the weight readers this process may use: the default
  * is one that works, and the pread pool always does. */
-Test(cli, info_lists_the_weight_readers)
+Test(cli, info_lists_the_weight_readers_and_cpu_kernels)
 {
 	proc_result r = RUN("info", "--json");
 	cr_assert_eq(r.exit_code, 0, "%s", r.err);
@@ -488,11 +488,25 @@ Test(cli, info_lists_the_weight_readers)
 	cr_assert_eq(json_get(io, def->str)->kind, JSON_NULL, "%s", r.out);
 	cr_assert_eq(json_get(io, "pread")->kind, JSON_NULL);
 	cr_assert_not_null(json_get(io, "mmap"));
+	/* the CPU backend's kernels: SIMD where the CPU has them, scalar when
+	 * DUET_CPU_SIMD=0 asks */
+	const json *simd = json_get(j, "cpu_simd");
+	cr_assert(simd && simd->kind == JSON_STR, "no cpu_simd in %s", r.out);
+#if defined(__x86_64__) || defined(__aarch64__)
+	cr_expect(!strcmp(simd->str, "avx2") || !strcmp(simd->str, "neon") ||
+		  !strcmp(simd->str, "none"), "cpu_simd %s", simd->str);
+#endif
 	json_free(j);
 	proc_free(&r);
 	r = RUN("info");
 	cr_assert_eq(r.exit_code, 0);
 	cr_assert(strstr(r.out, "weight readers (default "), "%s", r.out);
+	cr_assert(strstr(r.out, "cpu backend: "), "%s", r.out);
+	proc_free(&r);
+	setenv("DUET_CPU_SIMD", "0", 1);
+	r = RUN("info");
+	unsetenv("DUET_CPU_SIMD");
+	cr_assert(strstr(r.out, "cpu backend: scalar kernels"), "%s", r.out);
 	proc_free(&r);
 }
 

@@ -6,6 +6,7 @@
 #include "cli.h"
 #include "io.h"
 #include "shim.h"
+#include "simd.h"
 
 #define CMD "info"
 
@@ -17,7 +18,8 @@
 static const char usage_text[] =
 	"usage: duet info [--json]\n"
 	"  Lists Vulkan devices: capabilities, quirks applied, kernel family;\n"
-	"  and the weight-file readers this process may use.\n";
+	"  the CPU backend's SIMD kernels (avx2, neon or none; DUET_CPU_SIMD=0\n"
+	"  turns them off); and the weight-file readers this process may use.\n";
 
 static void io_text(const duet_io_probe_result *p)
 {
@@ -156,6 +158,7 @@ int cmd_info(int argc, char **argv)
 			json_str(stdout, why, strlen(why));
 		else
 			printf("null");
+		printf(", \"cpu_simd\": \"%s\"", duet_cpu_simd());
 		io_json(&io);
 		printf("}\n");
 	} else {
@@ -163,6 +166,11 @@ int cmd_info(int argc, char **argv)
 			printf("no Vulkan device: %s\nduet runs on the CPU backend.\n", why);
 		for (uint32_t i = 0; i < n && !why; i++)
 			caps_text(duet_vk_device_caps(vk, i), i, (int)i == chosen);
+		const char *simd = duet_cpu_simd();
+		if (strcmp(simd, "none") == 0)
+			printf("cpu backend: scalar kernels\n");
+		else
+			printf("cpu backend: %s kernels\n", simd);
 		io_text(&io);
 	}
 	duet_vk_destroy(vk);
