@@ -71,9 +71,9 @@ static void ema(double *v, bool *have, uint8_t *seen, double x)
 }
 
 /* Seconds of a target pass of n tokens: measured, else a line through the
- * nearest measured sizes, else (nothing beyond one token measured) half a
- * one-token pass per extra token, an optimistic guess that drafting then
- * corrects. */
+ * nearest measured sizes (never falling with n), else (one size measured)
+ * half a token's share of that pass per extra token, an optimistic guess
+ * that drafting then corrects. */
 static double pass_cost(const duet_spec_cost *c, uint32_t n)
 {
 	if (c->have_pass[n])
@@ -95,9 +95,10 @@ static double pass_cost(const duet_spec_cost *c, uint32_t n)
 	for (uint32_t m = 1; m <= SPEC_MAX_K + 1; m++)
 		if (c->have_pass[m] && m != a)
 			b = m;
-	if (a && b)
-		return c->pass_s[a] + (c->pass_s[b] - c->pass_s[a]) * ((double)n - a) /
-					      ((double)b - a);
+	if (a && b) { /* a pass never costs less for more tokens: slope >= 0 */
+		double slope = (c->pass_s[b] - c->pass_s[a]) / ((double)b - a);
+		return c->pass_s[a] + (slope > 0 ? slope : 0) * ((double)n - a);
+	}
 	if (a)
 		return c->pass_s[a] * (1.0 + 0.5 * ((double)n - a) / a);
 	return 0;

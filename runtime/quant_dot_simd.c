@@ -1,12 +1,16 @@
-/* SIMD forms of the block dot products in quant_dot.c (AVX2 on x86-64,
- * NEON on arm64). They return the reference's result bit for bit: the
- * integer sum of a block is exact in any order, and the blocks are combined
- * in double in the reference's order with the reference's operations, so
- * only the integer work is vectorized. No FMA is used (the reference does
- * not fuse), which is why the x86 target list leaves "fma" out.
+/* SIMD forms of the dot products in quant_dot.c (AVX2 on x86-64, NEON on
+ * arm64). They return the reference's result bit for bit: a block's integer
+ * sum is exact in any order, every double term is computed with the
+ * reference's operations lane by lane, and terms go into the reference's
+ * chains in its order (dot_acc for blocks, float_chains_sum for float
+ * rows). No FMA is used (the reference does not fuse), which is why the x86
+ * target list leaves "fma" out.
  *
- * Each architecture supplies one vector type of 32 int8 lanes and five
- * primitives; the per-type loops below are written once over them. */
+ * Each architecture supplies a vector type of 32 int8 lanes and a few
+ * primitives (loads and unpacking, integer partial sums, a four-chain
+ * double accumulator); the per-type loops are written once over them. The
+ * float rows and the four-token K-type loops are x86 only; elsewhere those
+ * fall back to the reference or to one row at a time. */
 #include "quant.h"
 
 #include "fp16.h"

@@ -129,6 +129,14 @@ Test(collab, greedy_draft_length_follows_the_measured_costs)
 	cr_expect_eq(duet_spec_choose_k(&c, 2, 4), 2, "bounded by k_max");
 	flat_passes(&c, false); /* only n = 1 and 5 measured: the line between */
 	cr_expect_eq(duet_spec_choose_k(&c, 8, 4), 3);
+	/* noisy measurements (3 tokens cheaper than 2) are not extrapolated
+	 * downhill: passes beyond 3 cost what 3 did, so k = 4 (a longer draft
+	 * must gain 2% to be taken: k = 5 gives 1.471 tokens/ms against k = 4's
+	 * 1.460); a falling line would make 9-token passes cheapest, k = 8 */
+	memset(c.have_pass, 0, sizeof c.have_pass);
+	c.pass_s[1] = 1.0e-3, c.pass_s[2] = 1.6e-3, c.pass_s[3] = 1.5e-3;
+	c.have_pass[1] = c.have_pass[2] = c.have_pass[3] = true;
+	cr_expect_eq(duet_spec_choose_k(&c, 8, 4), 4);
 	/* compute-bound: each token of a pass costs a decode step */
 	for (uint32_t n = 1; n <= DUET_SPEC_MAX_K + 1; n++)
 		c.pass_s[n] = 1e-3 * n;
