@@ -587,6 +587,15 @@ DOT_BLOCKS_N(dots_q5_0, unpack_q5_0, part_q5_0, term_d, false, 22, 34, 2)
 DOT_BLOCKS_N(dots_q5_1, unpack_q5_1, part_q5_1, term_dm, true, 24, 36, 4)
 DOT_BLOCKS_N(dots_q8_0, unpack_q8_0, part_q8_0, term_d, false, 34, 34, 2)
 
+/* Q6_K: the 32 signed values (-32..31) of quarter k of a 128-element half
+ * whose low nibbles are q0 (ql[0..31]) and q1 (ql[32..63]) and whose high
+ * bits are qh (see q6k_unpack). */
+ATTR static inline v8 q6k_quarter(v8 q0, v8 q1, v8 qh, int k)
+{
+	v8 q = k & 1 ? q1 : q0;
+	return v_sub(v_or(k < 2 ? v_lo4(q) : v_hi4(q), v_bits2(qh, 2 * k)), 32);
+}
+
 #ifdef HAVE_WIDEN_SC
 /* The K types against m <= 4 activation rows: a super-block's scales and
  * values are unpacked (and scaled, widened) once for all rows. */
@@ -641,8 +650,7 @@ ATTR static void dots_q6_k(int64_t nb, const uint8_t *w, const uint8_t *a, uint6
 			v8 q0 = v_load(w + 64 * c), q1 = v_load(w + 64 * c + 32);
 			v8 qh = v_load(w + 128 + 32 * c);
 			for (int k = 0; k < 4; k++) {
-				v8 q = k & 1 ? q1 : q0;
-				v8 x = v_sub(v_or(k < 2 ? v_lo4(q) : v_hi4(q), v_bits2(qh, 2 * k)), 32);
+				v8 x = q6k_quarter(q0, q1, qh, k);
 				int g = 8 * c + 2 * k;
 				vw xw = v_widen_sc(x, sc[g], sc[g + 1]);
 				for (uint32_t j = 0; j < m; j++)
@@ -724,8 +732,7 @@ ATTR static double dot_q6_k(int64_t nb, const uint8_t *w, const uint8_t *a)
 			v8 q0 = v_load(w + 64 * c), q1 = v_load(w + 64 * c + 32);
 			v8 qh = v_load(w + 128 + 32 * c);
 			for (int k = 0; k < 4; k++) {
-				v8 q = k & 1 ? q1 : q0;
-				v8 x = v_sub(v_or(k < 2 ? v_lo4(q) : v_hi4(q), v_bits2(qh, 2 * k)), 32);
+				v8 x = q6k_quarter(q0, q1, qh, k);
 				int g = 8 * c + 2 * k; /* 16-element groups g and g + 1 */
 				p = v_padd(p, v_part_sc(x, v_load(a + 4 + 128 * c + 32 * k), sc[g],
 							sc[g + 1]));
