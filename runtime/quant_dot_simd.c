@@ -53,19 +53,8 @@ ATTR static inline v8 v_bits16(uint32_t qh)
 ATTR static inline v8 v_or(v8 x, v8 y) { return _mm256_or_si256(x, y); }
 ATTR static inline v8 v_sub(v8 x, int k) { return _mm256_sub_epi8(x, _mm256_set1_epi8((char)k)); }
 
-/* Partial sums of x[j] * y[j] over 32 signed bytes in 8 lanes, exact for
- * every input (widened to 16 bits first, so -128 * -128 cannot saturate). */
+/* Partial sums of 32 byte products in 8 lanes. */
 typedef __m256i vpart;
-
-ATTR static inline vpart v_part(v8 x, v8 y)
-{
-	__m256i xl = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(x));
-	__m256i xh = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(x, 1));
-	__m256i yl = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(y));
-	__m256i yh = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(y, 1));
-	return _mm256_add_epi32(_mm256_madd_epi16(xl, yl),
-				_mm256_madd_epi16(xh, yh));
-}
 
 /* A block's weights widened to 16 bits once, for several activation rows. */
 typedef struct vw {
@@ -90,13 +79,19 @@ ATTR static inline vpart v_partw(vw x, v8 y)
  * types' sub-block scales; exact while |x * s| < 2^15, as in v_part_sc). */
 ATTR static inline vw v_widen_sc(v8 x, int lo, int hi)
 {
-	vw r = {_mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(x)),
-				   _mm256_set1_epi16((short)lo)),
-		_mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(x, 1)),
-				   _mm256_set1_epi16((short)hi))};
+	vw r = v_widen(x);
+	r.l = _mm256_mullo_epi16(r.l, _mm256_set1_epi16((short)lo));
+	r.h = _mm256_mullo_epi16(r.h, _mm256_set1_epi16((short)hi));
 	return r;
 }
 #define HAVE_WIDEN_SC 1
+
+/* Partial sums of x[j] * y[j] over 32 signed bytes, exact for every input
+ * (widened to 16 bits first, so -128 * -128 cannot saturate). */
+ATTR static inline vpart v_part(v8 x, v8 y)
+{
+	return v_partw(v_widen(x), y);
+}
 
 /* The totals of four partials, in lanes 0-3. */
 typedef __m128i vint4;
@@ -148,13 +143,7 @@ ATTR static inline v8 v_bits2(v8 q, int shift)
  * exact while |x * s| < 2^15 (the K types: |x| <= 32, |s| <= 128). */
 ATTR static inline vpart v_part_sc(v8 x, v8 y, int lo, int hi)
 {
-	__m256i xl = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(x)),
-					_mm256_set1_epi16((short)lo));
-	__m256i xh = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(x, 1)),
-					_mm256_set1_epi16((short)hi));
-	__m256i yl = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(y));
-	__m256i yh = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(y, 1));
-	return _mm256_add_epi32(_mm256_madd_epi16(xl, yl), _mm256_madd_epi16(xh, yh));
+	return v_partw(v_widen_sc(x, lo, hi), y);
 }
 
 ATTR static inline vpart v_padd(vpart x, vpart y)
