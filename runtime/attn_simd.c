@@ -14,7 +14,7 @@
 float duet_attn_score_ref(const duet_kv_cache *kv, uint32_t layer, uint32_t col0,
 		       const float *q16, uint32_t j, uint32_t hd, float scale)
 {
-	const uint16_t *k = duet_kv_row(kv, 0, layer, j) + col0;
+	const uint16_t *k = (const uint16_t *)duet_kv_row(kv, 0, layer, j) + col0;
 	float dot = 0.0f;
 	for (uint32_t d = 0; d < hd; d++)
 		dot += q16[d] * duet_f16_to_f32(k[d]);
@@ -192,7 +192,7 @@ void duet_attn_scores(const duet_kv_cache *kv, uint32_t layer, uint32_t col0,
 		for (; j + W <= n_pos; j += W) {
 			const uint16_t *k[W];
 			for (int i = 0; i < W; i++)
-				k[i] = duet_kv_row(kv, 0, layer, j + (uint32_t)i) + col0;
+				k[i] = (const uint16_t *)duet_kv_row(kv, 0, layer, j + (uint32_t)i) + col0;
 			scores_w(k, q16, hd, scale, out + j);
 		}
 	}

@@ -76,13 +76,14 @@ static duet_status replan(duet_model *m, uint64_t extra)
 }
 
 /* The context's cache in a shared pool: a sequence of the model's shape
- * (f16 rows, as the contiguous cache) read through its page table. */
+ * (rows of the context's type, as the contiguous cache) read through its
+ * page table. */
 static duet_status open_pooled(duet_context *c, const duet_context_options *o)
 {
 	const duet_model_desc *d = &c->model->desc;
 	/* prefill speed of the swap-or-recompute choice: about 10 GFLOP/s */
 	duet_kv_model km = { .n_layer = d->hp.n_layer, .n_embd_kv = d->hp.n_embd_kv,
-			     .elt_bytes = 2,
+			     .row_bytes = duet_kv_row_bytes(o->kv_type, d->hp.n_embd_kv),
 			     .recompute_tps = 5e9 / (double)(d->n_params ? d->n_params : 1) };
 	uint32_t id;
 	duet_status s = duet_kv_pool_add_model(o->kv_pool, &km, &id);
@@ -91,7 +92,8 @@ static duet_status open_pooled(duet_context *c, const duet_context_options *o)
 	if (s == DUET_OK && !(c->hist = malloc((uint64_t)c->n_ctx * sizeof *c->hist)))
 		s = DUET_ERR(DUET_E_NOMEM, "out of memory");
 	c->kv = (duet_kv_cache){ .n_layer = d->hp.n_layer, .n_ctx = c->n_ctx,
-				 .n_embd_kv = d->hp.n_embd_kv };
+				 .n_embd_kv = d->hp.n_embd_kv, .type = o->kv_type,
+				 .row_bytes = km.row_bytes };
 	if (s == DUET_OK) /* the geometry, before any page */
 		duet_kv_seq_view(c->seq, &c->kv.paged);
 	return s;
@@ -137,7 +139,7 @@ static duet_status open_vulkan(duet_context *c, duet_device *dev,
 	}
 	if (s == DUET_OK)
 		s = duet_vk_exec_create(duet_device_vk(dev), c->weights, c->n_ctx,
-					duet_device_profiling(dev),
+					o->kv_type, duet_device_profiling(dev),
 					o->kv_pool ? &pages : NULL, &c->vx);
 	c->dev = dev;
 	if (s != DUET_OK) {
@@ -165,7 +167,8 @@ static duet_status open_cpu(duet_context *c, const duet_context_options *o)
 	if (s == DUET_OK && o->kv_pool)
 		s = open_pooled(c, o);
 	else if (s == DUET_OK)
-		s = duet_kv_cache_init(&c->kv, hp->n_layer, c->n_ctx, hp->n_embd_kv);
+		s = duet_kv_cache_init(&c->kv, hp->n_layer, c->n_ctx, hp->n_embd_kv,
+				       o->kv_type);
 	return s;
 }
 
@@ -196,6 +199,9 @@ duet_status duet_context_create(duet_model *m, const duet_context_options *opts,
 	if (o.kv_pool && !pool_on_dev)
 		o.backend = DUET_BACKEND_CPU;
 	const duet_hparams *hp = &m->desc.hp;
+	duet_status ts = duet_kv_type_check(o.kv_type, hp->head_dim, hp->n_embd_kv);
+	if (ts != DUET_OK)
+		return ts;
 	if (o.n_ctx == 0)
 		o.n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
 	if (o.n_ctx == 0)

@@ -233,22 +233,25 @@ static void k_rope(op_run *r)
 }
 
 /* Online-softmax attention over positions 0..n_pos-1 for one query whose
- * scores (q16 . K_j * scale, q16 rounded to f16) are given, as llama.cpp's
- * CPU flash attention computes it: a running max M and sum S, and the
- * weighted V sum kept in f16 precision (rounded after every update).
- * Returns false when that sum leaves the f16 range; the caller then
- * recomputes with f32 sums (f16_acc = false), where llama.cpp would
- * produce inf. The loops over the head are attn_simd.c's. */
+ * scores are given, as llama.cpp's CPU flash attention computes it: a
+ * running max M and sum S, and the weighted V sum kept, for an f16 cache,
+ * in f16 precision (rounded after every update; f16_acc). Returns false
+ * when that sum leaves the f16 range; the caller then recomputes with f32
+ * sums (f16_acc = false), where llama.cpp would produce inf. Other cache
+ * types sum in f32 from their values (loaded into vrow). The loops over
+ * the head are attn_simd.c's. */
 static bool attend(const op_run *r, const float *scores, uint32_t kvh,
-		   uint32_t n_pos, bool f16_acc, float *acc, float *out)
+		   uint32_t n_pos, bool f16_acc, float *acc, float *vrow,
+		   float *out)
 {
 	const duet_attn_params *p = &r->n->attn;
+	const duet_kv_cache *kv = r->kv;
 	uint32_t hd = p->head_dim;
 	float M = -INFINITY, S = 0.0f;
 	for (uint32_t d = 0; d < hd; d++)
 		acc[d] = 0.0f;
 	for (uint32_t j = 0; j < n_pos; j++) {
-		const uint16_t *v = duet_kv_row(r->kv, 1, p->layer, j) + kvh * hd;
+		const uint8_t *v = duet_kv_row(kv, 1, p->layer, j);
 		float s = scores[j], ms = 1.0f, vs = 1.0f;
 		if (s > M) { /* new maximum: rescale what was summed so far */
 			ms = expf(M - s);
@@ -257,8 +260,15 @@ static bool attend(const op_run *r, const float *scores, uint32_t kvh,
 		} else {
 			vs = expf(s - M);
 		}
-		if (!duet_attn_accumulate(acc, v, hd, vs, f16_acc))
-			return false;
+		if (kv->type == DUET_KV_F16) {
+			if (!duet_attn_accumulate(acc, (const uint16_t *)v + kvh * hd,
+						  hd, vs, f16_acc))
+				return false;
+		} else {
+			duet_kv_load(kv->type, v, kv->n_embd_kv, kvh * hd, hd, vrow);
+			for (uint32_t d = 0; d < hd; d++)
+				acc[d] = fmaf(vrow[d], vs, acc[d]);
+		}
 		S = S * ms + vs;
 	}
 	for (uint32_t d = 0; d < hd; d++)
@@ -266,8 +276,25 @@ static bool attend(const op_run *r, const float *scores, uint32_t kvh,
 	return true;
 }
 
+/* Scores of an f32 or q8_0 cache: q (f32) . K_j in d order, times scale,
+ * from K's values loaded into krow. */
+static void scores_f32(const duet_kv_cache *kv, uint32_t layer, uint32_t col0,
+		       const float *q, uint32_t n_pos, uint32_t hd, float scale,
+		       float *krow, float *out)
+{
+	for (uint32_t j = 0; j < n_pos; j++) {
+		duet_kv_load(kv->type, duet_kv_row(kv, 0, layer, j), kv->n_embd_kv,
+			     col0, hd, krow);
+		float dot = 0.0f;
+		for (uint32_t d = 0; d < hd; d++)
+			dot += q[d] * krow[d];
+		out[j] = dot * scale;
+	}
+}
+
 /* One task: head h of batch row b, attending to every cached position up
- * to the row's own. The result does not depend on the batch size. */
+ * to the row's own. The result does not depend on the batch size. An f16
+ * cache rounds q to f16 first (llama.cpp converts q to K's type). */
 static void k_attn_task(void *arg, uint32_t t, uint32_t thread)
 {
 	const op_run *r = arg;
@@ -275,16 +302,22 @@ static void k_attn_task(void *arg, uint32_t t, uint32_t thread)
 	uint32_t b = t / p->n_head, h = t % p->n_head;
 	uint32_t hd = p->head_dim, kvh = h / (p->n_head / p->n_head_kv);
 	float *q16 = r->c->scratch + thread * r->c->scratch_per_thread;
-	float *acc = q16 + hd, *scores = acc + hd;
+	float *acc = q16 + hd, *row = acc + hd, *scores = row + hd;
 	const float *q = r->src[0] + (uint64_t)b * p->n_head * hd + h * hd;
 	float *out = r->dst + (uint64_t)b * p->n_head * hd + h * hd;
+	uint32_t n_pos = r->st->pos0 + b + 1;
+	if (r->kv->type != DUET_KV_F16) {
+		scores_f32(r->kv, p->layer, kvh * hd, q, n_pos, hd, p->scale, row,
+			   scores);
+		attend(r, scores, kvh, n_pos, false, acc, row, out);
+		return;
+	}
 	for (uint32_t d = 0; d < hd; d++)
 		q16[d] = duet_round_f16(q[d]);
-	uint32_t n_pos = r->st->pos0 + b + 1;
 	duet_attn_scores(r->kv, p->layer, kvh * hd, q16, n_pos, hd, p->scale,
 			 scores);
-	if (!attend(r, scores, kvh, n_pos, true, acc, out))
-		attend(r, scores, kvh, n_pos, false, acc, out);
+	if (!attend(r, scores, kvh, n_pos, true, acc, row, out))
+		attend(r, scores, kvh, n_pos, false, acc, row, out);
 }
 
 static duet_status k_attn(op_run *r)
@@ -292,16 +325,14 @@ static duet_status k_attn(op_run *r)
 	const duet_attn_params *p = &r->n->attn;
 	uint32_t kv_cols = p->n_head_kv * p->head_dim;
 	for (uint32_t b = 0; b < r->rows; b++) {
-		uint16_t *k = duet_kv_row(r->kv, 0, p->layer, r->st->pos0 + b);
-		uint16_t *v = duet_kv_row(r->kv, 1, p->layer, r->st->pos0 + b);
-		for (uint32_t i = 0; i < kv_cols; i++) {
-			k[i] = duet_f32_to_f16(r->src[1][(uint64_t)b * kv_cols + i]);
-			v[i] = duet_f32_to_f16(r->src[2][(uint64_t)b * kv_cols + i]);
-		}
+		uint32_t pos = r->st->pos0 + b;
+		for (int which = 0; which < 2; which++)
+			duet_kv_store(r->kv->type, duet_kv_row(r->kv, which, p->layer, pos),
+				      r->src[1 + which] + (uint64_t)b * kv_cols, kv_cols);
 	}
 	uint32_t threads = duet_pool_size(r->c->pool);
-	/* q16, the accumulator, and a score per position */
-	uint64_t per = 2 * (uint64_t)p->head_dim + r->st->pos0 + r->rows;
+	/* q16, the accumulator, a loaded row, and a score per position */
+	uint64_t per = 3 * (uint64_t)p->head_dim + r->st->pos0 + r->rows;
 	if (!reserve((void **)&r->c->scratch, &r->c->scratch_bytes,
 		     per * threads * sizeof(float)))
 		return DUET_ERR(DUET_E_NOMEM, "out of memory in attention");
@@ -328,7 +359,10 @@ static duet_status check_step(const duet_graph *g, const duet_kv_cache *kv,
 	if (st->n_tokens == 0 || st->n_tokens > g->n_batch)
 		return DUET_ERR(DUET_E_INVAL, "step of %u tokens for a graph of "
 				"batch %u", st->n_tokens, g->n_batch);
-	if (kv->n_layer != hp->n_layer || kv->n_embd_kv != hp->n_embd_kv)
+	if (kv->n_layer != hp->n_layer || kv->n_embd_kv != hp->n_embd_kv ||
+	    kv->row_bytes != duet_kv_row_bytes(kv->type, kv->n_embd_kv) ||
+	    (kv->paged.pages && kv->paged.row_bytes != kv->row_bytes) ||
+	    duet_kv_type_check(kv->type, hp->head_dim, hp->n_embd_kv) != DUET_OK)
 		return DUET_ERR(DUET_E_INVAL, "KV cache does not fit the model");
 	if (st->pos0 > kv->n_ctx || st->n_tokens > kv->n_ctx - st->pos0)
 		return DUET_ERR(DUET_E_RANGE,

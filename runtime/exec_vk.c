@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "kv.h"
 #include "vk_exec_impl.h"
 #include "vk_pack.h"
 
@@ -66,6 +67,8 @@ static duet_status plan_alloc(duet_vk_exec *x, vk_plan *p)
 		{ p->act_heap, &p->counters, 4 * VK_MAX_TAILS },
 		{ p->host_heap, &p->pages, x->paged.tpp ? 4ull * x->paged.streams *
 				((x->n_ctx + x->paged.tpp - 1) / x->paged.tpp) : 16 },
+		{ p->act_heap, &p->kvf, x->kv_type == DUET_KV_Q8_0
+				? floats(nb * 2 * hp->n_embd_kv) : 16 },
 	};
 	for (size_t i = 0; s == DUET_OK && i < sizeof a / sizeof a[0]; i++)
 		s = duet_vk_heap_alloc(a[i].h, a[i].bytes, a[i].r);
@@ -141,7 +144,7 @@ uint32_t duet_vk_exec_dispatches(const duet_vk_exec *x, const duet_graph *g)
 /* ---- executor -------------------------------------------------------------------- */
 
 duet_status duet_vk_exec_create(duet_vk_device *d, duet_vk_weights *w,
-				uint32_t n_ctx, bool profile,
+				uint32_t n_ctx, duet_kv_type kv_type, bool profile,
 				const duet_vk_kv_pages *pages, duet_vk_exec **out)
 {
 	*out = NULL;
@@ -154,6 +157,8 @@ duet_status duet_vk_exec_create(duet_vk_device *d, duet_vk_weights *w,
 	x->w = w;
 	x->m = w->m;
 	x->n_ctx = n_ctx;
+	x->kv_type = kv_type;
+	x->kv_row_bytes = duet_kv_row_bytes(kv_type, x->m->hp.n_embd_kv);
 	x->profile = profile;
 	x->gpu = w->gpu;
 	if (pages)
@@ -170,7 +175,11 @@ duet_status duet_vk_exec_create(duet_vk_device *d, duet_vk_weights *w,
 		s = DUET_ERR(DUET_E_INVAL, "KV pages of %u bytes, %u positions, %u "
 			     "streams do not suit the kernels", pages->page_bytes,
 			     pages->tpp, pages->streams);
-	uint64_t bytes = (uint64_t)n_ctx * x->m->hp.n_embd_kv * 2;
+	if (s == DUET_OK && (!x->kv_row_bytes || x->kv_row_bytes % 16))
+		s = DUET_ERR(DUET_E_INVAL, "a %s KV cache of rows of %u values does not "
+			     "suit the kernels", duet_kv_type_name(kv_type),
+			     x->m->hp.n_embd_kv);
+	uint64_t bytes = (uint64_t)n_ctx * x->kv_row_bytes;
 	for (uint32_t il = 0; s == DUET_OK && il < nl; il++) {
 		s = duet_vk_heap_alloc(x->kv_heap, bytes, &x->kc[il]);
 		if (s == DUET_OK)

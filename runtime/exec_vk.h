@@ -61,11 +61,11 @@ typedef struct duet_vk_kv_pages {
 	uint32_t page_bytes; /* a multiple of 64, at most 4 MiB */
 } duet_vk_kv_pages;
 
-/* Creates an executor with a KV cache of n_ctx positions (its own, or in
- * pages when `pages` is not NULL). With profile, every dispatch is timed
- * (duet_vk_exec_timings). */
+/* Creates an executor with a KV cache of n_ctx positions stored as kv_type
+ * (kv.h; its own, or in pages when `pages` is not NULL). With profile,
+ * every dispatch is timed (duet_vk_exec_timings). */
 duet_status duet_vk_exec_create(duet_vk_device *d, duet_vk_weights *w,
-				uint32_t n_ctx, bool profile,
+				uint32_t n_ctx, duet_kv_type kv_type, bool profile,
 				const duet_vk_kv_pages *pages, duet_vk_exec **out);
 
 /* Paged executors: the page ids of the sequence for the next run (block b's

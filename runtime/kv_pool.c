@@ -127,7 +127,7 @@ void duet_kv_pool_destroy(duet_kv_pool *p)
 duet_status duet_kv_pool_add_model(duet_kv_pool *p, const duet_kv_model *m,
 				   uint32_t *id)
 {
-	uint64_t rb = (uint64_t)m->n_embd_kv * m->elt_bytes;
+	uint64_t rb = m->row_bytes;
 	if (!rb || !m->n_layer)
 		return DUET_ERR(DUET_E_INVAL, "a KV model of zero size");
 	if (rb > p->page_bytes)
@@ -140,7 +140,7 @@ duet_status duet_kv_pool_add_model(duet_kv_pool *p, const duet_kv_model *m,
 	for (uint32_t i = 0; i < p->n_models; i++) {
 		const duet_kv_model *o = &p->models[i].m;
 		if (o->n_layer == m->n_layer && o->n_embd_kv == m->n_embd_kv &&
-		    o->elt_bytes == m->elt_bytes) {
+		    o->row_bytes == m->row_bytes) {
 			*id = i;
 			pthread_mutex_unlock(&p->mu);
 			return DUET_OK;

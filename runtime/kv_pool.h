@@ -2,8 +2,9 @@
  * fixed-size pages that every model and every sequence draws from.
  *
  * A page holds `tokens_per_page` rows of one layer's K or V of one model
- * ([token in page][n_embd_kv] elements; a row of n_embd_kv f16 is a power
- * of two bytes in most models, so pages fit rows exactly). A sequence (one
+ * ([token in page][row_bytes]; an f16 or f32 row is a power of two bytes
+ * in most models, so pages fit rows exactly; q8_0 rows leave the page's
+ * last bytes unused). A sequence (one
  * model's cache for one session) holds blocks of 2 x n_layer pages, one
  * block per tokens_per_page positions: position p lives in block
  * p / tokens_per_page. Pages are granted as a sequence grows (begin),
@@ -40,7 +41,8 @@ typedef duet_kv_pool_options duet_kv_pool_opts;
 /* One model's cache shape. */
 typedef struct duet_kv_model {
 	uint32_t n_layer, n_embd_kv;
-	uint32_t elt_bytes;    /* bytes per element: 2 (f16) */
+	uint32_t row_bytes;    /* of one layer's K or V of one position
+				* (kv.h: duet_kv_row_bytes) */
 	double recompute_tps;  /* its prefill tokens/s (cost model); 0: 1000 */
 } duet_kv_model;
 

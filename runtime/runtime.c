@@ -7,6 +7,7 @@
 
 #include "clock.h"
 #include "error.h"
+#include "kv.h"
 #include "pick.h"
 #include "scheduler.h"
 #include "session.h"
@@ -18,6 +19,7 @@ struct duet_runtime {
 	duet_kv_pool *pool;       /* on dev, or in host memory; or NULL */
 	duet_sched *sched_dev, *sched_cpu;
 	uint32_t n_threads, chunk;
+	duet_kv_type kv_type;
 };
 
 struct duet_session {
@@ -48,6 +50,7 @@ duet_status duet_runtime_create(const duet_runtime_options *o, duet_runtime **ou
 	if (!rt)
 		return DUET_ERR(DUET_E_NOMEM, "out of memory");
 	rt->n_threads = o->n_threads;
+	rt->kv_type = o->kv_type;
 	rt->chunk = o->prefill_chunk ? o->prefill_chunk : 64;
 	rt->llm_be = o->backend;
 	rt->slm_be = o->slm_backend ? o->slm_backend : o->backend;
@@ -56,6 +59,12 @@ duet_status duet_runtime_create(const duet_runtime_options *o, duet_runtime **ou
 		s = duet_model_load(o->slm_path, NULL, &rt->slm);
 	if (s == DUET_OK && rt->slm)
 		s = duet_models_check_pair(rt->llm, rt->slm);
+	for (int i = 0; i < 2 && s == DUET_OK; i++) {
+		duet_model *m = i ? rt->slm : rt->llm;
+		if (m)
+			s = duet_kv_type_check(o->kv_type, m->desc.hp.head_dim,
+					       m->desc.hp.n_embd_kv);
+	}
 	if (s == DUET_OK && (rt->llm_be != DUET_BACKEND_CPU ||
 			     (rt->slm && rt->slm_be != DUET_BACKEND_CPU))) {
 		duet_device_options dopt = { .device = o->device, .cache_dir = o->cache_dir };
@@ -140,6 +149,7 @@ static duet_status open_context(duet_session *s, bool slm, duet_context **out)
 		.device = be == DUET_BACKEND_VULKAN ? rt->dev : NULL,
 		.kv_pool = rt->pool,
 		.priority = s->o.priority,
+		.kv_type = rt->kv_type,
 	};
 	duet_status st = duet_context_create(slm ? rt->slm : rt->llm, &co, out);
 	if (st != DUET_OK)

@@ -43,6 +43,7 @@ typedef struct vk_plan {
 	duet_vk_range x, act, q, ao, ff, logits, ids, in, step;
 	duet_vk_range counters;  /* [VK_MAX_TAILS] workgroup counters of tails */
 	duet_vk_range pages;     /* paged: the page table of the step */
+	duet_vk_range kvf;       /* q8_0 caches: the step's K/V rows in f32 */
 	uint32_t logits_rows;
 	vk_recipe recipes[VK_MAX_RECIPES];
 	uint32_t n_recipes;
@@ -57,7 +58,9 @@ struct duet_vk_exec {
 	uint32_t n_ctx;
 	bool profile, gpu;
 	duet_vk_heap *kv_heap;
-	duet_vk_range *kc, *vc; /* [n_layer]: [n_ctx][n_embd_kv] f16 */
+	duet_kv_type kv_type;
+	uint32_t kv_row_bytes;  /* kv.h: duet_kv_row_bytes */
+	duet_vk_range *kc, *vc; /* [n_layer]: [n_ctx] rows */
 	duet_vk_kv_pages paged; /* paged.tpp != 0: K/V in these pages instead */
 	const uint32_t *page_ids; /* of the next run */
 	uint32_t n_page_ids;
@@ -95,7 +98,7 @@ typedef struct mm_out {
 } mm_out;
 
 /* One kernel of a lowered graph, before recording. */
-typedef enum vk_op_kind { VOP_PREP, VOP_MM, VOP_ATTN, VOP_ARGMAX } vk_op_kind;
+typedef enum vk_op_kind { VOP_PREP, VOP_MM, VOP_KVQ, VOP_ATTN, VOP_ARGMAX } vk_op_kind;
 
 typedef struct vk_op {
 	vk_op_kind kind;
@@ -104,7 +107,7 @@ typedef struct vk_op {
 	struct duet_pc_prep prep;
 	uint32_t dot;
 	const vk_mat *mat;             /* MM */
-	mm_out out;
+	mm_out out;                    /* KVQ: out.layer */
 	const duet_gnode *attn;        /* ATTN */
 	vk_tail tail;                  /* MM, ATTN: fused follower */
 } vk_op;
@@ -157,6 +160,10 @@ void duet_vkr_prep_emit(rec *r, const duet_vk_range *in,
 /* Records attention node n (q, cache -> ao), with an optional tail. */
 void duet_vkr_attn(rec *r, const duet_gnode *n, const vk_tail *tail,
 		   const char *lbl);
+
+/* Records kv_quant for layer il: the step's f32 K/V rows (kvf) into a
+ * q8_0 cache. */
+void duet_vkr_kvq(rec *r, uint32_t il, const char *lbl);
 
 /* Records the argmax of every logits row into the plan's ids. */
 void duet_vkr_argmax(rec *r, const char *lbl);

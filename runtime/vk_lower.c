@@ -167,7 +167,11 @@ static uint32_t lower_qkv(rec *r, uint32_t i)
 		add_mm(r, &V->qkv[k], &o, duet_vkr_label(r, (int)il,
 					  V->n_qkv == 1 ? "qkv" : what[k]));
 	}
-	vk_op *op = add_op(r, VOP_ATTN, duet_vkr_label(r, (int)il, "attn"));
+	vk_op *op;
+	if (r->x->kv_type == DUET_KV_Q8_0 &&
+	    (op = add_op(r, VOP_KVQ, duet_vkr_label(r, (int)il, "kv_quant"))))
+		op->out.layer = il;
+	op = add_op(r, VOP_ATTN, duet_vkr_label(r, (int)il, "attn"));
 	if (op)
 		op->attn = at;
 	r->L[at->dst].kind = LOC_AO;
@@ -353,6 +357,9 @@ static void emit(rec *r)
 			gate_for(r, op->mat);
 			if (r->s == DUET_OK)
 				duet_vkr_mm(r, op->mat, &op->out, &op->tail, op->label);
+			break;
+		case VOP_KVQ:
+			duet_vkr_kvq(r, op->out.layer, op->label);
 			break;
 		case VOP_ATTN:
 			duet_vkr_attn(r, op->attn, &op->tail, op->label);

@@ -245,7 +245,9 @@ void duet_vkr_mm(rec *r, const vk_mat *mat, const mm_out *o,
 			.theta_scale = powf(hp->rope_freq_base, -2.0f / (float)hp->n_rot),
 			.n_ff = hp->n_ff,
 		};
-		bool paged = qkv && x->paged.tpp;
+		bool paged = qkv && x->paged.tpp, staged = qkv && x->kv_type == DUET_KV_Q8_0;
+		if (qkv)
+			sh.spec[5] = x->kv_type;
 		if (paged) {
 			pc.kv_off = 2 * o->layer;
 			pc.kv_tpp = x->paged.tpp;
@@ -254,8 +256,8 @@ void duet_vkr_mm(rec *r, const vk_mat *mat, const mm_out *o,
 		duet_vk_range b[14] = {
 			part->range, r->p->act, o->y, o->res, o->bias,
 			x->m->rope_factors ? w->factors : w->dummy,
-			paged ? x->paged.mem : qkv ? x->kc[o->layer] : w->dummy,
-			paged ? x->paged.mem : qkv ? x->vc[o->layer] : w->dummy,
+			staged ? r->p->kvf : paged ? x->paged.mem : qkv ? x->kc[o->layer] : w->dummy,
+			staged ? r->p->kvf : paged ? x->paged.mem : qkv ? x->vc[o->layer] : w->dummy,
 			r->p->step, r->p->act,
 		};
 		b[13] = paged ? r->p->pages : w->dummy;
@@ -345,11 +347,31 @@ void duet_vkr_attn(rec *r, const duet_gnode *n, const vk_tail *tail,
 	uint32_t wg = x->gpu ? 32 : (many ? 8 : 4);
 	uint32_t per = x->gpu ? 1 : wg, groups = (a->n_head + per - 1) / per;
 	pc.tail.n_groups = groups;
-	uint32_t spec[7] = { wg, a->head_dim, wg, 0, 0, 0, tail ? tail->dot : 0 };
+	uint32_t spec[7] = { wg, a->head_dim, wg, 0, 0, x->kv_type, tail ? tail->dot : 0 };
 	vk_recipe heads = { BY_HEADS, 0, per, 0, false };
 	uint32_t written = 1u << 3 | (tail && tail->p.kind ? 5u << 10 : 0);
 	duet_vkr_dispatch(r, x->gpu ? "attn_gpu" : "attn_cpu", spec, 7, b, 13,
 			  written, &pc, sizeof pc, groups, many ? &heads : NULL, lbl);
+}
+
+void duet_vkr_kvq(rec *r, uint32_t il, const char *lbl)
+{
+	duet_vk_exec *x = r->x;
+	struct duet_pc_kvq pc = { .n_kv = x->m->hp.n_embd_kv, .q8_max = 127.0f };
+	bool paged = x->paged.tpp != 0;
+	if (paged) {
+		pc.kv_off = 2 * il;
+		pc.kv_tpp = x->paged.tpp;
+		pc.kv_page = x->paged.streams | (x->paged.page_bytes / 64) << 16;
+	}
+	duet_vk_range b[5] = { r->p->kvf, paged ? x->paged.mem : x->kc[il],
+			       paged ? x->paged.mem : x->vc[il], r->p->step,
+			       paged ? r->p->pages : x->w->dummy };
+	uint32_t wg = x->gpu ? 64 : 8;
+	uint32_t spec[6] = { wg, 0, 0, 0, 0, x->kv_type };
+	vk_recipe by_tok = { BY_TOKENS, 0, 1, 0, false };
+	duet_vkr_dispatch(r, "kv_quant", spec, 6, b, 5, 3u << 1, &pc, sizeof pc, 1,
+			  r->p->n_batch > 1 ? &by_tok : NULL, lbl);
 }
 
 void duet_vkr_argmax(rec *r, const char *lbl)

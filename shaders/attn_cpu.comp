@@ -3,10 +3,11 @@
 // walks the cached positions with an online softmax, exactly as the CPU
 // reference (llama.cpp's CPU flash attention): q rounded to f16, scores in
 // f32, the weighted V sum rounded to f16 after every update, and a second
-// pass in f32 when that sum overflows f16. K and V come through texel
-// buffers (8 halves per fetch). Loops over head dimensions are unrolled;
-// the loop over positions is the only one left (llvmpipe ends an
-// invocation after 65535 loop iterations in all).
+// pass in f32 when that sum overflows f16 (an f16 cache; f32 and q8_0
+// caches sum in f32). K and V come through texel buffers (16 bytes per
+// fetch). Loops over head dimensions are unrolled; the loop over positions
+// is the only one left (llvmpipe ends an invocation after 65535 loop
+// iterations in all).
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 
@@ -28,36 +29,68 @@ layout(push_constant) uniform PC { duet_pc_attn pc; };
 #define TAIL_IN(i) O[i]
 #include "tail.glsl"
 
-// Attention of head h of token tok into O.
+// Values per texel of the cache's row format (16 bytes: 8 f16, 4 f32, 16
+// int8 of q8_0).
+const uint CH = KVT == DUET_KVT_F32 ? 4u : KVT == DUET_KVT_Q8_0 ? 16u : 8u;
+
+// Values d = CH c .. CH c + CH - 1 of head kvh of the K (v false) or V row
+// starting at byte `row` (a texel boundary), as floats in x[0 .. CH).
+void fetch(bool v, uint row, uint kvh, uint c, out float x[16])
+{
+	uint skip = KVT == DUET_KVT_Q8_0 ? kv_scale_bytes(pc.n_embd_kv) : 0u;
+	int tx = int((row + skip) / 16u + kvh * (HD / CH) + c);
+	uvec4 w = v ? texelFetch(VT, tx) : texelFetch(KT, tx);
+	if (KVT == DUET_KVT_F32) {
+		[[unroll]] for (uint e = 0; e < 4; e++)
+			x[e] = uintBitsToFloat(w[e]);
+	} else if (KVT == DUET_KVT_Q8_0) {
+		uint sb = row + (kvh * (HD / 32u) + c / 2u) * 2u;
+		uvec4 sw = v ? texelFetch(VT, int(sb / 16u)) : texelFetch(KT, int(sb / 16u));
+		float d = unpackHalf2x16(sw[(sb / 4u) % 4u])[(sb / 2u) & 1u];
+		[[unroll]] for (uint e = 0; e < 16; e++)
+			x[e] = d * float(bitfieldExtract(int(w[e >> 2]), int(8u * (e & 3u)), 8));
+	} else {
+		[[unroll]] for (uint e = 0; e < 8; e++)
+			x[e] = unpackHalf2x16(w[e >> 1])[e & 1u];
+	}
+}
+
+// Attention of head h of token tok into O. An f16 cache rounds q to f16
+// and sums V in f16 first (as the CPU reference); other formats use f32.
 void attend(uint tok, uint h)
 {
 	uint kvh = h / (pc.n_head / pc.n_head_kv);
-	float q[HD], acc[HD];
-	[[unroll]] for (uint d = 0; d < HD; d++)
-		q[d] = round_f16(Q[tok * pc.q_stride + h * HD + d]);
+	float q[HD], acc[HD], x[16];
+	[[unroll]] for (uint d = 0; d < HD; d++) {
+		float qd = Q[tok * pc.q_stride + h * HD + d];
+		q[d] = KVT == DUET_KVT_F16 ? round_f16(qd) : qd;
+	}
 	uint n_pos = step.pos0 + tok + 1;
-	uint row_tx = pc.n_embd_kv / 8; // texels per cached position
-	uint base = pc.kv_off / 4 + kvh * (HD / 8); // contiguous caches
 	float S = 0.0;
 	for (uint pass = 0; pass < 2; pass++) {
-		bool f16_acc = pass == 0, finite = true;
+		bool f16_acc = pass == 0 && KVT == DUET_KVT_F16, finite = true;
 		float M = -1.0 / 0.0;
 		S = 0.0;
 		[[unroll]] for (uint d = 0; d < HD; d++)
 			acc[d] = 0.0;
 		for (uint j = 0; j < n_pos && (finite || !f16_acc); j++) {
-			// texels of 8 halves: rows start on whole texels
-			uint txk = base + j * row_tx, txv = txk;
-			if (pc.kv_tpp != 0u) {
-				txk = kv_word(j, kvh * HD, 0u, pc.n_embd_kv) / 4u;
-				txv = kv_word(j, kvh * HD, 1u, pc.n_embd_kv) / 4u;
-			}
+			uint rowk = kv_row(j, 0u, pc.n_embd_kv);
+			uint rowv = kv_row(j, 1u, pc.n_embd_kv);
 			float dot = 0.0;
-			[[unroll]] for (uint c = 0; c < HD / 8; c++) {
-				uvec4 k = texelFetch(KT, int(txk + c));
-				[[unroll]] for (uint e = 0; e < 4; e++) {
-					vec2 kk = unpackHalf2x16(k[e]);
-					dot += q[8 * c + 2 * e] * kk.x + q[8 * c + 2 * e + 1] * kk.y;
+			if (KVT == DUET_KVT_F16) {
+				uint txk = rowk / 16u + kvh * (HD / 8);
+				[[unroll]] for (uint c = 0; c < HD / 8; c++) {
+					uvec4 k = texelFetch(KT, int(txk + c));
+					[[unroll]] for (uint e = 0; e < 4; e++) {
+						vec2 kk = unpackHalf2x16(k[e]);
+						dot += q[8 * c + 2 * e] * kk.x + q[8 * c + 2 * e + 1] * kk.y;
+					}
+				}
+			} else {
+				[[unroll]] for (uint c = 0; c < HD / CH; c++) {
+					fetch(false, rowk, kvh, c, x);
+					[[unroll]] for (uint e = 0; e < CH; e++)
+						dot += q[CH * c + e] * x[e];
 				}
 			}
 			float s = dot * pc.scale, ms = 1.0, vs = 1.0;
@@ -69,18 +102,18 @@ void attend(uint tok, uint h)
 			} else {
 				vs = exp(s - M);
 			}
-			[[unroll]] for (uint c = 0; c < HD / 8; c++) {
-				uvec4 v = texelFetch(VT, int(txv + c));
-				[[unroll]] for (uint e = 0; e < 8; e++) {
-					uint d = 8 * c + e;
-					float a = fma(unpackHalf2x16(v[e >> 1])[e & 1u], vs, acc[d]);
+			[[unroll]] for (uint c = 0; c < HD / CH; c++) {
+				fetch(true, rowv, kvh, c, x);
+				[[unroll]] for (uint e = 0; e < CH; e++) {
+					uint d = CH * c + e;
+					float a = fma(x[e], vs, acc[d]);
 					acc[d] = f16_acc ? round_f16(a) : a;
 					finite = finite && !isinf(acc[d]) && !isnan(acc[d]);
 				}
 			}
 			S = S * ms + vs;
 		}
-		if (finite)
+		if (finite || KVT != DUET_KVT_F16)
 			break;
 	}
 	[[unroll]] for (uint d = 0; d < HD; d++)

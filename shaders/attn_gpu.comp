@@ -1,8 +1,9 @@
 #version 450
 // Attention for GPUs: a workgroup per (token, head); threads split the
 // head's dimensions, the q.k products meet through subgroupAdd and shared
-// memory, and every thread keeps its own dimensions of the f16-rounded
-// running V sum. Same numerics as attn_cpu.comp and the CPU reference.
+// memory, and every thread keeps its own dimensions of the running V sum
+// (f16-rounded for an f16 cache). Same numerics as attn_cpu.comp and the
+// CPU reference.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -31,8 +32,21 @@ layout(push_constant) uniform PC { duet_pc_attn pc; };
 shared float red[WG];
 shared uint overflow;
 
-float cache_half(bool v, uint i)
+// Value d of head kvh of the K (v false) or V row at byte `row`, in the
+// cache's row format.
+float cache_val(bool v, uint row, uint kvh, uint d)
 {
+	if (KVT == DUET_KVT_F32)
+		return uintBitsToFloat(v ? VC[row / 4u + kvh * HD + d] : KC[row / 4u + kvh * HD + d]);
+	if (KVT == DUET_KVT_Q8_0) {
+		uint sb = row + (kvh * (HD / 32u) + d / 32u) * 2u;
+		uint qb = row + kv_scale_bytes(pc.n_embd_kv) + kvh * HD + d;
+		uint sw = v ? VC[sb >> 2] : KC[sb >> 2];
+		uint qw = v ? VC[qb >> 2] : KC[qb >> 2];
+		return unpackHalf2x16(sw)[(sb >> 1) & 1u] *
+		       float(bitfieldExtract(int(qw), int(8u * (qb & 3u)), 8));
+	}
+	uint i = row / 2u + kvh * HD + d; // halves
 	uint w = v ? VC[i >> 1] : KC[i >> 1];
 	return unpackHalf2x16(w)[i & 1u];
 }
@@ -47,12 +61,13 @@ void main()
 	float q[DPT], acc[DPT];
 	[[unroll]] for (uint k = 0; k < DPT; k++) {
 		uint d = tid + k * WG;
-		q[k] = d < HD ? round_f16(Q[tok * pc.q_stride + h * HD + d]) : 0.0;
+		float qd = d < HD ? Q[tok * pc.q_stride + h * HD + d] : 0.0;
+		q[k] = KVT == DUET_KVT_F16 ? round_f16(qd) : qd;
 	}
 	uint n_pos = step.pos0 + tok + 1;
 	float S = 0.0;
 	for (uint pass = 0; pass < 2; pass++) {
-		bool f16_acc = pass == 0;
+		bool f16_acc = pass == 0 && KVT == DUET_KVT_F16;
 		float M = -1.0 / 0.0;
 		S = 0.0;
 		[[unroll]] for (uint k = 0; k < DPT; k++)
@@ -61,14 +76,13 @@ void main()
 			overflow = 0;
 		barrier();
 		for (uint j = 0; j < n_pos; j++) {
-			// in halves
-			uint rowk = 2u * kv_word(j, kvh * HD, 0u, pc.n_embd_kv);
-			uint rowv = 2u * kv_word(j, kvh * HD, 1u, pc.n_embd_kv);
+			uint rowk = kv_row(j, 0u, pc.n_embd_kv);
+			uint rowv = kv_row(j, 1u, pc.n_embd_kv);
 			float part = 0.0;
 			[[unroll]] for (uint k = 0; k < DPT; k++) {
 				uint d = tid + k * WG;
 				if (d < HD)
-					part += q[k] * cache_half(false, rowk + d);
+					part += q[k] * cache_val(false, rowk, kvh, d);
 			}
 			float sg = subgroupAdd(part);
 			if (subgroupElect())
@@ -91,7 +105,7 @@ void main()
 				uint d = tid + k * WG;
 				if (d >= HD)
 					continue;
-				float a = fma(cache_half(true, rowv + d), vs, acc[k]);
+				float a = fma(cache_val(true, rowv, kvh, d), vs, acc[k]);
 				acc[k] = f16_acc ? round_f16(a) : a;
 				if (isinf(acc[k]) || isnan(acc[k]))
 					atomicOr(overflow, 1u);

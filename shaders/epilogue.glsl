@@ -58,11 +58,32 @@ void epi_swiglu(uint p, uint t, float g, float u)
 	Y[pc.y_off + t * pc.y_stride + p] = silu(g) * u;
 }
 
-// Stores member pair (a, b) = dims (d, d+1) of KV row col into a cache.
-void store_kv(bool is_v, uint pos, uint col, float a, float b)
+// Stores member pair (a, b) = dims (d, d+1) of KV row col of token t into
+// the caches KC/VC, as the row format KVT; a q8_0 cache gets the f32 values
+// in a staging buffer bound as both ([token][K | V]), quantized after
+// this kernel by kv_quant.comp.
+void store_kv(bool is_v, uint t, uint pos, uint col, float a, float b)
 {
+	if (KVT == DUET_KVT_Q8_0) {
+		uint i = t * 2u * pc.n_kv + (is_v ? pc.n_kv : 0u) + col;
+		KC[i] = floatBitsToUint(a);
+		KC[i + 1u] = floatBitsToUint(b);
+		return;
+	}
+	uint i = kv_row(pos, is_v ? 1u : 0u, pc.n_kv) / 4u;
+	if (KVT == DUET_KVT_F32) {
+		i += col;
+		if (is_v) {
+			VC[i] = floatBitsToUint(a);
+			VC[i + 1u] = floatBitsToUint(b);
+		} else {
+			KC[i] = floatBitsToUint(a);
+			KC[i + 1u] = floatBitsToUint(b);
+		}
+		return;
+	}
 	uint w = f16_bits(round_f16(a)) | (f16_bits(round_f16(b)) << 16);
-	uint i = kv_word(pos, col, is_v ? 1u : 0u, pc.n_kv);
+	i += col / 2u;
 	if (is_v)
 		VC[i] = w;
 	else
@@ -95,8 +116,8 @@ void epi_qkv(uint quad, uint t, float v[4])
 			Y[pc.y_off + t * pc.y_stride + o[m]] = v[m];
 	} else {
 		uint base = is_k ? pc.n_q : pc.n_q + pc.n_kv;
-		store_kv(!is_k, pos, o[0] - base, v[0], v[1]);
-		store_kv(!is_k, pos, o[2] - base, v[2], v[3]);
+		store_kv(!is_k, t, pos, o[0] - base, v[0], v[1]);
+		store_kv(!is_k, t, pos, o[2] - base, v[2], v[3]);
 	}
 }
 

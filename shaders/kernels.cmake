@@ -51,6 +51,7 @@ duet_kernel(norm_quant_f64 norm_quant.comp F64=1)
 duet_kernel(attn_cpu attn_cpu.comp)
 duet_kernel(attn_gpu attn_gpu.comp)
 duet_kernel(argmax argmax.comp)
+duet_kernel(kv_quant kv_quant.comp)
 
 set(DUET_EMBEDDED ${PROJECT_BINARY_DIR}/shaders/shaders_embedded.c)
 add_custom_command(

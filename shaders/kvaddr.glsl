@@ -1,14 +1,31 @@
-// Where a K or V row lives (see runtime/kv_pool.h). pc.kv_tpp == 0: one
-// contiguous cache per layer, position pos at word pc.kv_off + pos * n / 2.
+// Where a K or V row lives (see runtime/kv.h and runtime/kv_pool.h), in
+// bytes of the bound cache. pc.kv_tpp == 0: one contiguous cache per
+// layer (the layer's K and V are bound), position pos at pos x row bytes.
 // Otherwise pages of a shared pool: position pos of stream 2 layer + which
 // (pc.kv_off = 2 layer) is row pos % kv_tpp of page
-// PT[(pos / kv_tpp) * streams + stream]; pc.kv_page = streams | (words per
-// page / 16) << 16. The includer declares PT[] and pc.
-uint kv_word(uint pos, uint col, uint which, uint n)
+// PT[(pos / kv_tpp) * streams + stream]; pc.kv_page = streams | (bytes
+// per page / 64) << 16. The includer declares PT[] and pc.
+layout(constant_id = 5) const uint KVT = 0; // DUET_KVT_*: the row format
+
+// Bytes of a row of n values: f16, f32, or q8_0 (the n / 32 f16 scales
+// padded to 16 bytes, then n int8 values).
+uint kv_scale_bytes(uint n)
 {
+	return (n / 32u * 2u + 15u) & ~15u;
+}
+
+uint kv_row_bytes(uint n)
+{
+	return KVT == DUET_KVT_F32 ? 4u * n
+	     : KVT == DUET_KVT_Q8_0 ? kv_scale_bytes(n) + n : 2u * n;
+}
+
+uint kv_row(uint pos, uint which, uint n)
+{
+	uint rb = kv_row_bytes(n);
 	if (pc.kv_tpp == 0u)
-		return pc.kv_off + (pos * n + col) / 2u;
-	uint streams = pc.kv_page & 0xffffu, words = (pc.kv_page >> 16) * 16u;
+		return pos * rb;
+	uint streams = pc.kv_page & 0xffffu, page_bytes = (pc.kv_page >> 16) * 64u;
 	uint page = PT[(pos / pc.kv_tpp) * streams + pc.kv_off + which];
-	return page * words + ((pos % pc.kv_tpp) * n + col) / 2u;
+	return page * page_bytes + (pos % pc.kv_tpp) * rb;
 }

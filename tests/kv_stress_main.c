@@ -10,7 +10,7 @@ int main(void)
 	/* 40 blocks of 4 pages of 8 positions */
 	duet_kv_pool_opts o = { .pool_bytes = 160 * 1024, .page_bytes = 1024,
 				.swap_gbps = 0.0015 };
-	duet_kv_model km = { .n_layer = 2, .n_embd_kv = 64, .elt_bytes = 2 };
+	duet_kv_model km = { .n_layer = 2, .n_embd_kv = 64, .row_bytes = 128 };
 	duet_kv_pool *p;
 	uint32_t m;
 	if (duet_kv_pool_create(&o, &p) != DUET_OK || duet_kv_pool_add_model(p, &km, &m) != DUET_OK) {

@@ -432,6 +432,52 @@ Test(cli, text_prompts_and_chat_run, .init = make_small_model, .fini = drop_smal
 	proc_free(&r);
 }
 
+/* The KV cache type as llama.cpp spells it (-ctk/-ctv, --cache-type-k/-v):
+ * bad names, K and V of different types and a q8_0 cache for heads of 16
+ * are one-line errors; on the demo LLM an f32 cache gives the f16 cache's
+ * greedy tokens and q8_0 starts the same way; bench --json names the type. */
+Test(cli, kv_cache_types_are_options_like_llama_cpp, .init = make_small_model,
+     .fini = drop_small_model, .timeout = 120)
+{
+	proc_result r = RUN("run", "-m", model, "--tokens", "1", "-ctk", "q4_0");
+	cr_assert(strstr(r.err, "q4_0"), "%s", r.err);
+	expect_one_line_error(&r, "run", 2);
+	r = RUN("run", "-m", model, "--tokens", "1", "-ctk", "q8_0", "-ctv", "f16");
+	expect_one_line_error(&r, "run", 2);
+	r = RUN("run", "-m", model, "--tokens", "1", "--cache-type-v", "q8_0",
+		"--backend", "cpu");
+	cr_assert(strstr(r.err, "multiple of 32"), "heads of 16: %s", r.err);
+	expect_one_line_error(&r, "run", 1);
+	char llm[512];
+	snprintf(llm, sizeof llm, "%s/models/austen-llm-q8_0.gguf", DUET_SRC_DIR);
+	char *ids[3];
+	const char *types[3] = { "f16", "f32", "q8_0" };
+	for (int t = 0; t < 3; t++) {
+		r = RUN("run", "-m", llm, "-p", "It is a truth universally acknowledged",
+			"-n", "24", "--temp", "0", "--ids", "--backend", "cpu", "-ctk", types[t],
+			"-ctv", types[t]);
+		cr_assert_eq(r.exit_code, 0, "%s: %s", types[t], r.err);
+		ids[t] = strdup(r.out);
+		proc_free(&r);
+	}
+	cr_assert_str_eq(ids[1], ids[0], "f32 cache: %s, f16: %s", ids[1], ids[0]);
+	int same = 0;
+	for (char *a = ids[0], *b = ids[2]; *a && *a == *b; a++, b++)
+		same += *a == ' ';
+	cr_assert_geq(same, 8, "q8_0 cache: %s, f16: %s", ids[2], ids[0]);
+	for (int t = 0; t < 3; t++)
+		free(ids[t]);
+	r = RUN("bench", "-m", llm, "-p", "8", "-n", "4", "-r", "1", "--json", "--backend",
+		"cpu", "-ctk", "q8_0");
+	cr_assert_eq(r.exit_code, 0, "%s", r.err);
+	json *j = json_parse(r.out);
+	cr_assert_not_null(j, "%s", r.out);
+	cr_assert_str_eq(json_get(j, "kv_type")->str, "q8_0");
+	cr_assert_gt(json_get(j, "tg_tps")->num, 0);
+	json_free(j);
+	proc_free(&r);
+}
+
 Test(cli, tokenize_prints_like_llama_tokenize)
 {
 	char vocab[1024];

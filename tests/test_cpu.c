@@ -383,13 +383,13 @@ Test(cpu, simd_attention_loops_equal_reference_bit_for_bit)
 	for (size_t hi = 0; hi < sizeof hds / sizeof *hds; hi++) {
 		uint32_t hd = hds[hi], n_ctx = 41;
 		duet_kv_cache kv = { 0 };
-		cr_assert_eq(duet_kv_cache_init(&kv, 1, n_ctx, 2 * hd), DUET_OK);
+		cr_assert_eq(duet_kv_cache_init(&kv, 1, n_ctx, 2 * hd, DUET_KV_F16), DUET_OK);
 		for (uint64_t i = 0; i < (uint64_t)n_ctx * 2 * hd; i++) {
 			r = r * 6364136223846793005ull + 1442695040888963407ull;
 			float big = (r >> 60) == 0 ? 30000.0f : 1.0f; /* some near 65504 */
 			float x = ((float)((r >> 33) & 0xffff) / 32768.0f - 1.0f) * big;
-			kv.k[i] = duet_f32_to_f16(x);
-			kv.v[i] = duet_f32_to_f16(x * 0.75f);
+			((uint16_t *)kv.k)[i] = duet_f32_to_f16(x);
+			((uint16_t *)kv.v)[i] = duet_f32_to_f16(x * 0.75f);
 		}
 		float q16[128], scores[41], acc_a[128], acc_b[128];
 		for (uint32_t d = 0; d < hd; d++)
@@ -407,7 +407,7 @@ Test(cpu, simd_attention_loops_equal_reference_bit_for_bit)
 			for (uint32_t d = 0; d < hd; d++)
 				acc_a[d] = acc_b[d] = 0.0f;
 			for (uint32_t j = 0; j < n_ctx; j++) {
-				const uint16_t *v = kv.v + (uint64_t)j * 2 * hd;
+				const uint16_t *v = (const uint16_t *)kv.v + (uint64_t)j * 2 * hd;
 				float vs = 0.25f + (float)j * 0.37f, ms = 0.5f + (float)(j % 3) * 0.2f;
 				bool ok_a = duet_attn_accumulate(acc_a, v, hd, vs, f16);
 				bool ok_b = duet_attn_accumulate_ref(acc_b, v, hd, vs, f16);

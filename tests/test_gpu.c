@@ -16,6 +16,7 @@
 #include "models.h"
 #include "quant.h"
 #include "device.h"
+#include "kv.h"
 #include "session.h"
 #include "shim.h"
 #include "vk_weights.h"
@@ -282,7 +283,8 @@ static float rel_diff(const float *a, const float *b, uint32_t n)
  * (single-token graph, device argmax) on both executors. */
 /* Checks mc's logits on Vulkan (kernel family `variant`) against the CPU;
  * with min_parts > 1 also that the output matrix was split that far. */
-static void check_model_parts(const model_case *mc, int variant, uint32_t min_parts)
+static void check_model_kv(const model_case *mc, int variant, uint32_t min_parts,
+			   duet_kv_type kt, duet_kv_pool_options *pool)
 {
 	duet_synth_options so = { .arch = mc->arch, .dim = mc->dim,
 				  .layers = mc->layers, .heads = mc->heads,
@@ -292,6 +294,8 @@ static void check_model_parts(const model_case *mc, int variant, uint32_t min_pa
 	char path[512], tag[64];
 	snprintf(tag, sizeof tag, "gpu-%s-%s-%u", mc->arch, mc->type, mc->dim);
 	make_model(&so, tag, path, sizeof path);
+	snprintf(tag + strlen(tag), sizeof tag - strlen(tag), " (%s cache%s)",
+		 duet_kv_type_name(kt), pool ? ", paged" : "");
 	duet_model *m;
 	cr_assert_eq(duet_model_load(path, NULL, &m), DUET_OK, "%s", duet_last_error());
 	duet_device *pdev;
@@ -302,10 +306,16 @@ static void check_model_parts(const model_case *mc, int variant, uint32_t min_pa
 	cr_assert_eq(s, DUET_OK, "%s", duet_last_error());
 	duet_context *c[2];
 	duet_context_options o = { .backend = DUET_BACKEND_CPU, .n_batch = 8,
-				   .n_ctx = 64 };
+				   .n_ctx = 64, .kv_type = kt };
 	cr_assert_eq(duet_context_create(m, &o, &c[0]), DUET_OK);
 	o.backend = DUET_BACKEND_VULKAN;
 	o.device = pdev;
+	duet_kv_pool *kp = NULL;
+	if (pool) {
+		pool->device = pdev;
+		cr_assert_eq(duet_kv_pool_create(pool, &kp), DUET_OK, "%s", duet_last_error());
+		o.kv_pool = kp;
+	}
 	s = duet_context_create(m, &o, &c[1]);
 	cr_assert_eq(s, DUET_OK, "%s: %s", tag, duet_last_error());
 	if (min_parts > 1) {
@@ -359,6 +369,7 @@ static void check_model_parts(const model_case *mc, int variant, uint32_t min_pa
 	free(ref);
 	duet_context_destroy(c[0]);
 	duet_context_destroy(c[1]);
+	duet_kv_pool_destroy(kp);
 	duet_device_info info;
 	duet_device_get_info(pdev, &info);
 	cr_expect_eq(info.validation_errors, 0, "validation errors on %s", tag);
@@ -366,15 +377,42 @@ static void check_model_parts(const model_case *mc, int variant, uint32_t min_pa
 	duet_model_destroy(m);
 }
 
+static void check_model_parts(const model_case *mc, int variant, uint32_t min_parts)
+{
+	check_model_kv(mc, variant, min_parts, DUET_KV_F16, NULL);
+}
+
 static void check_model(const model_case *mc, int variant)
 {
 	check_model_parts(mc, variant, 0);
 }
 
-Test(gpu_models, every_type_and_shape_matches_cpu_cpu_family)
+/* f32 and q8_0 caches on both kernel families, in the context's own cache
+ * and in pool pages of 3 positions (rows cross pages within a step): q8_0
+ * with GQA and heads of 32 (one scale per head) and of 64 (two), f32 with
+ * biases, NEOX rope and heads of 64. */
+Test(gpu_models, cache_types_match_cpu)
 {
-	for (size_t i = 0; i < sizeof model_cases / sizeof model_cases[0]; i++)
-		check_model(&model_cases[i], 1);
+	static const struct {
+		model_case mc;
+		duet_kv_type t;
+		int variant;
+		bool paged;
+	} runs[] = {
+		{ { "llama", "q8_0", 128, 2, 4, 2, 160, 300, false }, DUET_KV_Q8_0, 1, false },
+		{ { "llama", "q8_0", 128, 2, 4, 2, 160, 300, false }, DUET_KV_Q8_0, 2, true },
+		{ { "llama", "q4_0", 256, 1, 4, 2, 256, 300, false }, DUET_KV_Q8_0, 1, true },
+		{ { "llama", "q4_0", 256, 1, 4, 2, 256, 300, false }, DUET_KV_Q8_0, 2, false },
+		{ { "qwen2", "f16", 128, 2, 2, 2, 160, 259, false }, DUET_KV_F32, 1, false },
+		{ { "qwen2", "f16", 128, 2, 2, 2, 160, 259, false }, DUET_KV_F32, 2, true },
+	};
+	for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+		const model_case *mc = &runs[i].mc;
+		uint32_t rb = duet_kv_row_bytes(runs[i].t, mc->kv_heads * (mc->dim / mc->heads));
+		duet_kv_pool_options po = { .pool_bytes = 4u << 20,
+					    .page_bytes = (3 * rb + 63) / 64 * 64 };
+		check_model_kv(mc, runs[i].variant, 0, runs[i].t, runs[i].paged ? &po : NULL);
+	}
 }
 
 /* The shapes and epilogues (GQA, biases, NEOX rope, K types, tied); the

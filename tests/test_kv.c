@@ -5,11 +5,13 @@
  * pages conserved; and attention through a page table equal to the
  * contiguous cache on the CPU executor. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cpu.h"
+#include "fp16.h"
 #include "graph.h"
 #include "gguf.h"
 #include "kv.h"
@@ -20,7 +22,7 @@
 
 /* rows of 64 f16 (128 bytes): 8 positions a page; 2 layers x K, V: blocks
  * of 4 pages */
-static const duet_kv_model small = { .n_layer = 2, .n_embd_kv = 64, .elt_bytes = 2 };
+static const duet_kv_model small = { .n_layer = 2, .n_embd_kv = 64, .row_bytes = 128 };
 #define PAGE 1024u
 #define TPP 8u
 #define BLK 4u
@@ -138,7 +140,7 @@ Test(kv, bad_shapes_and_sizes_are_errors)
 	o.page_bytes = 1024;
 	cr_assert_eq(duet_kv_pool_create(&o, &p), DUET_OK);
 	uint32_t id;
-	duet_kv_model big = { .n_layer = 32, .n_embd_kv = 1024, .elt_bytes = 2 };
+	duet_kv_model big = { .n_layer = 32, .n_embd_kv = 1024, .row_bytes = 2048 };
 	cr_assert_eq(duet_kv_pool_add_model(p, &big, &id), DUET_E_INVAL);
 	cr_assert(strstr(duet_last_error(), "at least 2048"), "%s", duet_last_error());
 	duet_kv_seq *s;
@@ -300,8 +302,9 @@ Test(kv, eight_threads_of_random_operations_conserve_pages, .timeout = 120)
 
 /* The logits of a prompt and of decode steps after it are identical with
  * the contiguous cache and with a page table (pages in scattered order:
- * another sequence takes every other page). */
-Test(kv, cpu_paged_attention_equals_contiguous, .timeout = 60)
+ * another sequence takes every other page), for a cache of type t. The
+ * contiguous run's logits of every step go to `all` (8 x n_vocab). */
+static void paged_equals_contiguous(duet_kv_type t, float *all)
 {
 	char path[512];
 	duet_synth_options o = { .arch = "llama", .dim = 128, .layers = 3, .heads = 4,
@@ -318,12 +321,14 @@ Test(kv, cpu_paged_attention_equals_contiguous, .timeout = 60)
 	cr_assert_eq(duet_cpu_create(2, &cpu), DUET_OK);
 	uint32_t nv = md.hp.n_vocab, n_ctx = 64;
 	duet_kv_cache flat;
-	cr_assert_eq(duet_kv_cache_init(&flat, md.hp.n_layer, n_ctx, md.hp.n_embd_kv), DUET_OK);
+	cr_assert_eq(duet_kv_cache_init(&flat, md.hp.n_layer, n_ctx, md.hp.n_embd_kv, t),
+		     DUET_OK);
 	/* pages of 3 positions: a step crosses page boundaries */
+	uint32_t rb = duet_kv_row_bytes(t, md.hp.n_embd_kv);
 	duet_kv_model km = { .n_layer = md.hp.n_layer, .n_embd_kv = md.hp.n_embd_kv,
-			     .elt_bytes = 2 };
+			     .row_bytes = rb };
 	duet_kv_pool_opts po = { .pool_bytes = 64ull << 10 << 4,
-				 .page_bytes = (uint32_t)(3 * md.hp.n_embd_kv * 2) };
+				 .page_bytes = (3 * rb + 63) / 64 * 64 };
 	duet_kv_pool *p;
 	cr_assert_eq(duet_kv_pool_create(&po, &p), DUET_OK, "%s", duet_last_error());
 	uint32_t mid;
@@ -334,12 +339,12 @@ Test(kv, cpu_paged_attention_equals_contiguous, .timeout = 60)
 	cr_assert_eq(duet_kv_seq_open(p, mid, DUET_KV_NORMAL, 0, &other), DUET_OK);
 	duet_kv_cache paged = flat;
 	int32_t toks[20] = { 1, 5, 9, 77, 3, 250, 42, 8, 100, 12, 13, 14, 200, 201, 7, 6, 5, 4, 3, 2 };
-	float *want = malloc(nv * sizeof *want);
 	uint32_t pos = 0;
 	for (int s = 0; s < 8; s++) {
 		uint32_t n = s == 0 ? 7 : 1 + (uint32_t)s % 2, valid;
 		duet_step st = { .tokens = toks + pos, .n_tokens = n, .pos0 = pos };
 		const float *l;
+		float *want = all + (uint64_t)s * nv;
 		cr_assert_eq(duet_cpu_run(cpu, gr, &flat, &st, &l), DUET_OK);
 		memcpy(want, l, nv * sizeof *want);
 		cr_assert_eq(duet_kv_seq_begin(seq, pos, n, &valid), DUET_OK);
@@ -348,13 +353,13 @@ Test(kv, cpu_paged_attention_equals_contiguous, .timeout = 60)
 		cr_assert_eq(duet_cpu_run(cpu, gr, &paged, &st, &l), DUET_OK, "%s",
 			     duet_last_error());
 		duet_kv_seq_end(seq, pos + n);
-		cr_assert(memcmp(l, want, nv * sizeof *want) == 0, "step %d differs", s);
+		cr_assert(memcmp(l, want, nv * sizeof *want) == 0, "%s: step %d differs",
+			  duet_kv_type_name(t), s);
 		/* another sequence takes the next page */
 		cr_assert_eq(duet_kv_seq_begin(other, pos, 3, &valid), DUET_OK);
 		duet_kv_seq_end(other, pos + 3);
 		pos += n;
 	}
-	free(want);
 	duet_kv_seq_close(seq);
 	duet_kv_seq_close(other);
 	duet_kv_pool_destroy(p);
@@ -363,6 +368,96 @@ Test(kv, cpu_paged_attention_equals_contiguous, .timeout = 60)
 	duet_graph_destroy(gr);
 	duet_model_desc_finish(&md);
 	duet_gguf_destroy(g);
+}
+
+Test(kv, cpu_paged_attention_equals_contiguous, .timeout = 60)
+{
+	float *all = malloc(8 * 300 * sizeof *all);
+	paged_equals_contiguous(DUET_KV_F16, all);
+	free(all);
+}
+
+/* f32 and q8_0 caches: paged equals contiguous too, and their logits stay
+ * near the f16 cache's (the same model, a coarser or finer cache): the
+ * largest difference is a small share of the logits' spread, and f32 is
+ * nearer to f16 than q8_0 is. */
+Test(kv, cpu_cache_types_page_and_stay_near_f16, .timeout = 60)
+{
+	uint32_t n = 8 * 300;
+	float *ref = malloc(n * sizeof *ref), *got = malloc(n * sizeof *got);
+	paged_equals_contiguous(DUET_KV_F16, ref);
+	float lo = ref[0], hi = ref[0];
+	for (uint32_t i = 0; i < n; i++) {
+		lo = ref[i] < lo ? ref[i] : lo;
+		hi = ref[i] > hi ? ref[i] : hi;
+	}
+	double diff[2];
+	const duet_kv_type types[2] = { DUET_KV_F32, DUET_KV_Q8_0 };
+	for (int k = 0; k < 2; k++) {
+		paged_equals_contiguous(types[k], got);
+		diff[k] = 0;
+		bool same = true;
+		for (uint32_t i = 0; i < n; i++) {
+			double d = fabs((double)got[i] - ref[i]);
+			diff[k] = d > diff[k] ? d : diff[k];
+			same = same && got[i] == ref[i];
+		}
+		cr_log_info("%s cache: largest logit difference from f16 %.3g (spread %.3g)",
+			    duet_kv_type_name(types[k]), diff[k], (double)(hi - lo));
+		cr_assert(!same, "%s: the logits equal f16's bit for bit: the type "
+			  "was not used", duet_kv_type_name(types[k]));
+		cr_assert_lt(diff[k], 0.02 * (hi - lo), "%s cache is far from f16's",
+			     duet_kv_type_name(types[k]));
+	}
+	cr_assert_lt(diff[0], diff[1], "f32 (%.3g) should be nearer f16 than q8_0 (%.3g)",
+		     diff[0], diff[1]);
+	free(ref);
+	free(got);
+}
+
+/* Row formats: q8_0 keeps llama.cpp's rounding (value = f16 scale x int,
+ * the int round(x / scale) with scale = max|x| / 127), f16 and f32 the
+ * values; a head size the type cannot split is an error naming it. */
+Test(kv, row_formats_round_as_llama_cpp)
+{
+	float x[64], y[64];
+	for (int i = 0; i < 64; i++)
+		x[i] = sinf((float)i * 1.3f) * (i < 32 ? 0.01f : 40.0f);
+	uint8_t row[256];
+	cr_assert_eq(duet_kv_row_bytes(DUET_KV_Q8_0, 64), 16 + 64);
+	cr_assert_eq(duet_kv_row_bytes(DUET_KV_Q8_0, 48), 0);
+	cr_assert_eq(duet_kv_row_bytes(DUET_KV_F32, 64), 256);
+	duet_kv_store(DUET_KV_Q8_0, row, x, 64);
+	duet_kv_load(DUET_KV_Q8_0, row, 64, 0, 64, y);
+	for (int b = 0; b < 2; b++) {
+		float amax = 0;
+		for (int i = 0; i < 32; i++)
+			amax = fmaxf(amax, fabsf(x[32 * b + i]));
+		float d = duet_round_f16(amax / 127.0f), id = 1.0f / (amax / 127.0f);
+		for (int i = 0; i < 32; i++) {
+			float want = d * roundf(x[32 * b + i] * id);
+			cr_assert_eq(y[32 * b + i], want, "q8_0 value %d: %g vs %g",
+				     32 * b + i, (double)y[32 * b + i], (double)want);
+		}
+	}
+	/* the second half alone, as attention loads one head */
+	float z[32];
+	duet_kv_load(DUET_KV_Q8_0, row, 64, 32, 32, z);
+	cr_assert(memcmp(z, y + 32, sizeof z) == 0);
+	duet_kv_store(DUET_KV_F32, row, x, 64);
+	duet_kv_load(DUET_KV_F32, row, 64, 0, 64, y);
+	cr_assert(memcmp(x, y, sizeof y) == 0);
+	duet_kv_store(DUET_KV_F16, row, x, 64);
+	duet_kv_load(DUET_KV_F16, row, 64, 0, 64, y);
+	for (int i = 0; i < 64; i++)
+		cr_assert_eq(y[i], duet_round_f16(x[i]));
+	cr_assert_eq(duet_kv_type_check(DUET_KV_Q8_0, 48, 96), DUET_E_INVAL);
+	cr_assert(strstr(duet_last_error(), "multiple of 32"), "%s", duet_last_error());
+	cr_assert_eq(duet_kv_type_check(DUET_KV_Q8_0, 64, 128), DUET_OK);
+	cr_assert_eq(duet_kv_type_check((duet_kv_type)7, 64, 128), DUET_E_INVAL);
+	duet_kv_type t;
+	cr_assert(duet_kv_type_parse("q8_0", &t) && t == DUET_KV_Q8_0);
+	cr_assert(!duet_kv_type_parse("q4_0", &t));
 }
 
 /* ---- contexts in a pool ----------------------------------------------------------- */

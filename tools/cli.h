@@ -76,6 +76,8 @@ typedef struct cli_backend {
 	uint64_t kv_pool_bytes; /* --kv-pool: the cache in a pool of this size */
 	duet_backend draft_backend; /* --backend-draft */
 	bool draft_backend_given;
+	duet_kv_type kv_type;  /* -ctk / -ctv (one type for both) */
+	bool kv_k_given, kv_v_given;
 } cli_backend;
 
 /* Usage lines for the options above. */

@@ -21,6 +21,10 @@ const char cli_backend_usage[] =
 	"                          every pass\n"
 	"  --kv-pool B             the KV cache in pages of a shared pool of B\n"
 	"                          bytes (K/M/G), on the Vulkan device in use\n"
+	"  -ctk, --cache-type-k T  KV cache type: f16 (default), f32 or q8_0\n"
+	"  -ctv, --cache-type-v T  (q8_0: 53% of f16's memory). K and V share\n"
+	"                          one type: either option sets both, and\n"
+	"                          different types for the two are an error\n"
 	"  --backend-draft B       where the draft model (-md) runs: vulkan, cpu\n"
 	"                          or auto (default: where -m runs); the CPU\n"
 	"                          can beat a GPU at a tiny model's one-token\n"
@@ -48,10 +52,30 @@ int cli_backend_option(const char *cmd, int argc, char **argv, int *i,
 	if (!cli_is(a, "--backend", NULL) && !cli_is(a, "--backend-draft", NULL) &&
 	    !cli_is(a, "--device", NULL) &&
 	    !cli_is(a, "--kernels", NULL) && !cli_is(a, "--mem-budget", NULL) &&
-	    !cli_is(a, "--io", NULL) && !cli_is(a, "--kv-pool", NULL))
+	    !cli_is(a, "--io", NULL) && !cli_is(a, "--kv-pool", NULL) &&
+	    !cli_is(a, "-ctk", "--cache-type-k") && !cli_is(a, "-ctv", "--cache-type-v"))
 		return 0;
 	if (!cli_value(cmd, argc, argv, i, &v))
 		return -1;
+	if (cli_is(a, "-ctk", "--cache-type-k") || cli_is(a, "-ctv", "--cache-type-v")) {
+		duet_kv_type t;
+		bool is_k = cli_is(a, "-ctk", "--cache-type-k");
+		if (!duet_kv_type_parse(v, &t)) {
+			cli_error(cmd, CLI_USAGE, "unknown KV cache type '%s' for %s "
+				  "(f16, f32 or q8_0)", v, a);
+			return -1;
+		}
+		if ((is_k ? b->kv_v_given : b->kv_k_given) && t != b->kv_type) {
+			cli_error(cmd, CLI_USAGE, "K and V caches of different types "
+				  "(%s and %s): duet keeps both in one type; give the "
+				  "same type to -ctk and -ctv", is_k ? v : duet_kv_type_name(b->kv_type),
+				  is_k ? duet_kv_type_name(b->kv_type) : v);
+			return -1;
+		}
+		*(is_k ? &b->kv_k_given : &b->kv_v_given) = true;
+		b->kv_type = t;
+		return 1;
+	}
 	if (cli_is(a, "--kv-pool", NULL)) {
 		uint32_t pct;
 		if (duet_weights_parse_budget(v, &b->kv_pool_bytes, &pct) && !pct)
@@ -158,6 +182,7 @@ int cli_context(const char *cmd, duet_model *m, const cli_backend *b,
 	}
 	co->backend = *dev ? b->backend : DUET_BACKEND_CPU;
 	co->device = *dev;
+	co->kv_type = b->kv_type;
 	if (b->kv_pool_bytes) {
 		duet_kv_pool_options po = { .pool_bytes = b->kv_pool_bytes, .device = *dev };
 		s = duet_kv_pool_create(&po, &cli_pool);

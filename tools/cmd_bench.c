@@ -430,9 +430,10 @@ static void print_json(const bench_opts *o, duet_model *m, duet_context *c,
 	       dev ? di.variant : "cpu", duet_cpu_simd());
 	json_str(stdout, o->model, strlen(o->model));
 	printf(", \"model_params\": %llu, \"model_bytes\": %llu, "
-	       "\"n_prompt\": %u, \"n_gen\": %u, \"repetitions\": %u",
+	       "\"n_prompt\": %u, \"n_gen\": %u, \"repetitions\": %u, "
+	       "\"kv_type\": \"%s\"",
 	       (unsigned long long)mi.n_params, (unsigned long long)mi.file_bytes,
-	       o->n_prompt, o->n_gen, o->reps);
+	       o->n_prompt, o->n_gen, o->reps, duet_kv_type_name(o->co.kv_type));
 	printf(", \"pp_tps\": ");
 	json_num(stdout, r->pp.median);
 	printf(", \"pp_tps_min\": ");
@@ -533,7 +534,8 @@ static void print_text(const bench_opts *o, duet_model *m, duet_context *c,
 		       const result *r)
 {
 	char desc[400];
-	printf("backend: %s\n", cli_backend_desc(c, desc, sizeof desc));
+	printf("backend: %s; KV cache %s\n", cli_backend_desc(c, desc, sizeof desc),
+	       duet_kv_type_name(o->co.kv_type));
 	duet_stream_stats ss;
 	duet_model_stream_stats(m, &ss);
 	if (ss.streamed_layers)

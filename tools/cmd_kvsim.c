@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "kv.h"
 #include "kv_pool.h"
 #include "weights.h"
 
@@ -105,21 +106,31 @@ static int parse(sim *s, const char *path, char *text)
 			sim_model *m = &s->models[s->n_models];
 			memset(m, 0, sizeof *m);
 			strcpy(m->name, tok[1]);
-			m->m.elt_bytes = 2;
 			m->ctx = 4096;
-			uint32_t tps = 1000;
+			uint32_t tps = 1000, elt = 2;
+			const char *type = NULL;
 			for (int i = 2; i < n; i++) {
 				bool hit = false, ok = kv_num(tok[i], "layers", 1024, &m->m.n_layer, &hit) &&
 						      kv_num(tok[i], "kv_dim", 1 << 20, &m->m.n_embd_kv, &hit) &&
-						      kv_num(tok[i], "elt", 8, &m->m.elt_bytes, &hit) &&
+						      kv_num(tok[i], "elt", 8, &elt, &hit) &&
 						      kv_num(tok[i], "tps", 10000000, &tps, &hit) &&
 						      kv_num(tok[i], "ctx", 1 << 24, &m->ctx, &hit);
+				if (!strncmp(tok[i], "type=", 5))
+					type = tok[i] + 5, hit = true;
 				if (!ok || !hit)
 					return parse_error(path, line, "model: bad or unknown "
-							   "field (layers= kv_dim= elt= tps= ctx=)");
+							   "field (layers= kv_dim= elt= type= tps= ctx=)");
 			}
 			if (!m->m.n_layer || !m->m.n_embd_kv)
 				return parse_error(path, line, "model needs layers= and kv_dim=");
+			duet_kv_type kt;
+			if (type && !duet_kv_type_parse(type, &kt))
+				return parse_error(path, line, "model: type= is f16, f32 or q8_0");
+			m->m.row_bytes = type ? duet_kv_row_bytes(kt, m->m.n_embd_kv)
+					      : m->m.n_embd_kv * elt;
+			if (!m->m.row_bytes)
+				return parse_error(path, line, "model: a q8_0 kv_dim is a "
+						   "multiple of 32");
 			m->m.recompute_tps = tps;
 			s->n_models++;
 		} else if (!strcmp(tok[0], "prefix")) {

@@ -199,6 +199,24 @@ typedef enum duet_backend {
 /* Returns "cpu", "vulkan" or "auto". Thread-safe. */
 DUET_API const char *duet_backend_name(duet_backend b);
 
+/* How a context stores K and V (llama.cpp's --cache-type-k/-v; here one
+ * type for both). Attention computes in f32 from what is stored. */
+typedef enum duet_kv_type {
+	DUET_KV_F16 = 0,  /* llama.cpp's default; attention rounds as its
+			   * CPU flash attention does (q and the V sum in f16) */
+	DUET_KV_F32 = 1,  /* twice f16's bytes; f32 throughout */
+	DUET_KV_Q8_0 = 2, /* 8-bit values and an f16 scale per 32 (llama.cpp's
+			   * q8_0 rounding): 53% of f16's bytes; head size a
+			   * multiple of 32 */
+} duet_kv_type;
+
+/* Returns "f16", "f32" or "q8_0" (NULL for other values). Thread-safe. */
+DUET_API const char *duet_kv_type_name(duet_kv_type t);
+
+/* Parses a name of duet_kv_type_name into *out; false for anything else.
+ * Thread-safe. */
+DUET_API bool duet_kv_type_parse(const char *name, duet_kv_type *out);
+
 /* ---- devices: a Vulkan GPU (or CPU-executed Vulkan) shared by contexts - */
 
 typedef struct duet_device duet_device;
@@ -321,11 +339,13 @@ typedef struct duet_context_options {
 				* cache of its own */
 	duet_priority priority;  /* in the pool; 0: background */
 	uint32_t kv_min_tokens;  /* positions the pool guarantees it */
+	duet_kv_type kv_type;    /* 0: f16 */
 } duet_context_options;
 
 /* Creates a context on model m (which must outlive it). On DUET_OK the
- * caller frees *out with duet_context_destroy(). Errors: DUET_E_INVAL,
- * DUET_E_UNSUPPORTED (backend), DUET_E_NOMEM. Thread-safe. */
+ * caller frees *out with duet_context_destroy(). Errors: DUET_E_INVAL
+ * (also a kv_type the model's head size cannot use), DUET_E_UNSUPPORTED
+ * (backend), DUET_E_NOMEM. Thread-safe. */
 DUET_API duet_status duet_context_create(duet_model *m,
 					 const duet_context_options *opts,
 					 duet_context **out);
@@ -577,6 +597,7 @@ typedef struct duet_runtime_options {
 				      size (LLM and SLM alike); 0: each its
 				      own cache */
 	uint32_t n_threads;        /* CPU threads per context; 0: default */
+	duet_kv_type kv_type;      /* both models' caches; 0: f16 */
 	uint32_t prefill_chunk;    /* tokens per turn in a prompt; 0: 64 */
 	double starve_ms;          /* most a session waits behind an active
 				      higher-priority one; 0: 200 */

@@ -36,6 +36,12 @@
 #define DUET_EPI_QKV 2     /* rows = [Q | K | V]: bias, rope, K/V to cache */
 #define DUET_EPI_SWIGLU 3  /* rows = [gate | up]: y = silu(g) * u */
 
+/* KV cache row formats (runtime/kv.h; the values of duet_kv_type), the
+ * kernels' specialization constant 5. */
+#define DUET_KVT_F16 0
+#define DUET_KVT_F32 1
+#define DUET_KVT_Q8_0 2
+
 #define DUET_ROPE_MODE_NORM 0
 #define DUET_ROPE_MODE_NEOX 1
 
@@ -86,10 +92,10 @@ struct duet_pc_mm {
 	DUET_U32 has_factors;
 	DUET_F32 freq_scale;
 	DUET_F32 theta_scale; /* freq_base^(-2/n_rot) */
-	DUET_U32 kv_off;      /* contiguous: u32 offset of this layer in the
-			       * K/V caches; paged: 2 x layer (kvaddr.glsl) */
+	DUET_U32 kv_off;      /* contiguous: 0 (the layer's caches are bound);
+			       * paged: 2 x layer (kvaddr.glsl) */
 	DUET_U32 kv_tpp;      /* 0: contiguous; else positions per page */
-	DUET_U32 kv_page;     /* paged: streams | (u32 per page / 16) << 16 */
+	DUET_U32 kv_page;     /* paged: streams | (page bytes / 64) << 16 */
 	/* SWIGLU epilogue */
 	DUET_U32 n_ff;        /* gate rows = up rows */
 	DUET_STRUCT(duet_prep) tail; /* done by the last workgroup (decode) */
@@ -108,7 +114,7 @@ struct duet_pc_attn {
 	DUET_U32 n_head;
 	DUET_U32 n_head_kv;
 	DUET_U32 head_dim;
-	DUET_U32 n_embd_kv;   /* cache row length in halves */
+	DUET_U32 n_embd_kv;   /* values per cache row */
 	DUET_U32 kv_off;      /* as in duet_pc_mm */
 	DUET_U32 kv_tpp;
 	DUET_U32 kv_page;
@@ -116,6 +122,17 @@ struct duet_pc_attn {
 	DUET_U32 o_stride;    /* floats per token of the output */
 	DUET_F32 scale;
 	DUET_STRUCT(duet_prep) tail; /* done by the last workgroup (decode) */
+};
+
+/* kv_quant: the step's K/V rows, left in f32 by the QKV epilogue of a q8_0
+ * cache ([token][K | V] floats), quantized into the cache; a workgroup per
+ * token. */
+struct duet_pc_kvq {
+	DUET_U32 n_kv;        /* values per row */
+	DUET_U32 kv_off;      /* as in duet_pc_mm */
+	DUET_U32 kv_tpp;
+	DUET_U32 kv_page;
+	DUET_F32 q8_max;      /* 127 (see prep.glsl) */
 };
 
 /* argmax over rows of logits: one value per token. */
@@ -130,6 +147,7 @@ _Static_assert(sizeof(struct duet_pc_mm) <= 128, "push constants");
 _Static_assert(sizeof(struct duet_pc_prep) <= 128, "push constants");
 _Static_assert(sizeof(struct duet_pc_attn) <= 128, "push constants");
 _Static_assert(sizeof(struct duet_pc_argmax) <= 128, "push constants");
+_Static_assert(sizeof(struct duet_pc_kvq) <= 128, "push constants");
 #endif
 
 #endif

@@ -23,7 +23,7 @@ static void run_small_model(const duet_model_desc *m)
 	duet_kv_cache kv = { 0 };
 	if (duet_graph_build(m, 2, DUET_LOGITS_ALL, &g) == DUET_OK &&
 	    duet_cpu_create(1, &cpu) == DUET_OK &&
-	    duet_kv_cache_init(&kv, hp->n_layer, 4, hp->n_embd_kv) == DUET_OK) {
+	    duet_kv_cache_init(&kv, hp->n_layer, 4, hp->n_embd_kv, DUET_KV_F16) == DUET_OK) {
 		int32_t tok[2] = { 0, (int32_t)(hp->n_vocab - 1) };
 		duet_step st = { .tokens = tok, .n_tokens = 2, .pos0 = 1 };
 		const float *logits;
