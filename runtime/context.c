@@ -108,7 +108,10 @@ static duet_status open_vulkan(duet_context *c, duet_device *dev,
 	duet_vk_kv_pages pages = { 0 };
 	duet_device *pool_dev = NULL;
 	if (o->kv_pool) { /* the pool's device (checked by the caller) */
-		duet_kv_pool_on_device(o->kv_pool, &pool_dev, &pages.mem, &pages.page_bytes);
+		duet_kv_pool_on_device(o->kv_pool, &pool_dev, &pages.page_bytes,
+				       &pages.n_chunks, &pages.per_chunk);
+		for (uint32_t i = 0; i < pages.n_chunks; i++)
+			duet_kv_pool_chunk(o->kv_pool, i, &pages.mem[i]);
 		if (dev && dev != pool_dev)
 			return DUET_ERR(DUET_E_INVAL, "the KV pool is on another device");
 		dev = pool_dev;
@@ -190,9 +193,8 @@ duet_status duet_context_create(duet_model *m, const duet_context_options *opts,
 	if (o.priority > DUET_PRIORITY_INTERACTIVE)
 		return DUET_ERR(DUET_E_INVAL, "unknown priority %d", (int)o.priority);
 	duet_device *pd;
-	duet_vk_range pm;
-	uint32_t pb;
-	bool pool_on_dev = o.kv_pool && duet_kv_pool_on_device(o.kv_pool, &pd, &pm, &pb);
+	uint32_t pb, pn, pc;
+	bool pool_on_dev = o.kv_pool && duet_kv_pool_on_device(o.kv_pool, &pd, &pb, &pn, &pc);
 	if (o.kv_pool && !pool_on_dev && o.backend == DUET_BACKEND_VULKAN)
 		return DUET_ERR(DUET_E_UNSUPPORTED, "a KV pool in host memory serves "
 				"CPU contexts; give the pool a device for Vulkan");

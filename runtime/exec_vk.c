@@ -171,7 +171,9 @@ duet_status duet_vk_exec_create(duet_vk_device *d, duet_vk_weights *w,
 				: DUET_ERR(DUET_E_NOMEM, "out of memory");
 	if (s == DUET_OK && pages && (pages->page_bytes % 64 || pages->page_bytes > (4u << 20) ||
 				      !pages->tpp || pages->streams != 2 * x->m->hp.n_layer ||
-				      pages->streams > 0xffff))
+				      pages->streams > 0xffff || !pages->n_chunks ||
+				      pages->n_chunks > DUET_KV_MAX_CHUNKS ||
+				      !pages->per_chunk || pages->per_chunk > 1u << 24))
 		s = DUET_ERR(DUET_E_INVAL, "KV pages of %u bytes, %u positions, %u "
 			     "streams do not suit the kernels", pages->page_bytes,
 			     pages->tpp, pages->streams);
@@ -240,7 +242,9 @@ static duet_status write_inputs(duet_vk_exec *x, vk_plan *p, const duet_step *st
 			return DUET_ERR(DUET_E_INVAL, "a paged step needs its page table "
 					"(%u ids for room of %llu)", x->n_page_ids,
 					(unsigned long long)cap);
-		memcpy(p->pages.map, x->page_ids, x->n_page_ids * sizeof *x->page_ids);
+		uint32_t *pt = p->pages.map, per = x->paged.per_chunk;
+		for (uint32_t i = 0; i < x->n_page_ids; i++)
+			pt[i] = x->page_ids[i] / per << 24 | x->page_ids[i] % per;
 	}
 	float *in = p->x.map ? p->x.map : p->in.map;
 	const duet_weight *e = &m->tok_embd;

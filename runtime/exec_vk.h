@@ -18,6 +18,7 @@
 
 #include "duet/duet.h"
 #include "graph.h"
+#include "kv_pool.h"
 #include "shim.h"
 
 typedef struct duet_vk_weights duet_vk_weights;
@@ -52,10 +53,13 @@ void duet_vk_weights_destroy(duet_vk_weights *w);
 uint64_t duet_vk_weights_bytes(const duet_vk_weights *w);
 
 /* K/V in pages of a pool (runtime/kv_pool.h) instead of a cache of the
- * executor's own: the pool's memory (one binding: both K and V pages) and
- * its geometry; the page table comes with each step. */
+ * executor's own: the pool's memory (up to DUET_KV_MAX_CHUNKS bindings,
+ * both K and V pages in each) and its geometry; the page table comes with
+ * each step. */
 typedef struct duet_vk_kv_pages {
-	duet_vk_range mem;
+	duet_vk_range mem[DUET_KV_MAX_CHUNKS];
+	uint32_t n_chunks;
+	uint32_t per_chunk;  /* pages per chunk */
 	uint32_t tpp;        /* positions per page */
 	uint32_t streams;    /* pages per block: 2 x n_layer */
 	uint32_t page_bytes; /* a multiple of 64, at most 4 MiB */
@@ -69,7 +73,8 @@ duet_status duet_vk_exec_create(duet_vk_device *d, duet_vk_weights *w,
 				const duet_vk_kv_pages *pages, duet_vk_exec **out);
 
 /* Paged executors: the page ids of the sequence for the next run (block b's
- * page of stream s at ids[b * streams + s]; n ids, borrowed until then). */
+ * page of stream s at ids[b * streams + s]; n ids, borrowed until then).
+ * The kernels get each as its chunk << 24 | its index in the chunk. */
 void duet_vk_exec_set_pages(duet_vk_exec *x, const uint32_t *ids, uint32_t n);
 
 /* Frees the executor and its recordings; NULL is a no-op. */

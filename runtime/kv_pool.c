@@ -42,7 +42,10 @@ struct duet_kv_pool {
 	pthread_mutex_t mu;
 	bool mu_ready;
 	uint32_t page_bytes, n_pages;
-	uint8_t *mem;        /* [n_pages][page_bytes], NULL when virtual */
+	uint8_t *mem;        /* host pools: [n_pages][page_bytes]; NULL when
+			      * virtual or on a device */
+	uint8_t *maps[DUET_KV_MAX_CHUNKS]; /* chunk c: pages from c x per_chunk */
+	uint32_t per_chunk, n_chunks;
 	duet_device *dev;    /* pages in its memory (vk), or NULL */
 	void *vk;            /* kv_pool_vk.c's allocation */
 	uint32_t *ref;       /* [n_pages] sequences holding each page */
@@ -90,14 +93,21 @@ duet_status duet_kv_pool_create(const duet_kv_pool_opts *o, duet_kv_pool **out)
 		return DUET_ERR(DUET_E_NOMEM, "a KV pool of %llu MiB",
 				(unsigned long long)(n * pb >> 20));
 	}
+	p->n_chunks = p->mem ? 1 : 0;
+	p->per_chunk = (uint32_t)n;
+	p->maps[0] = p->mem;
 	if (o->device && !o->virtual_pages) {
-		duet_status s = duet_kv_pool_vk_alloc(o->device, n * pb, &p->vk, &p->mem);
+		duet_status s = duet_kv_pool_vk_alloc(o->device, pb, (uint32_t)n, &p->vk,
+						      p->maps, &p->n_chunks, &p->per_chunk);
 		if (s != DUET_OK) {
 			duet_kv_pool_destroy(p);
 			return s;
 		}
 		p->dev = o->device;
-		memset(p->mem, 0, n * pb);
+		for (uint32_t c = 0; c < p->n_chunks; c++) {
+			uint64_t pages = n - (uint64_t)c * p->per_chunk;
+			memset(p->maps[c], 0, (pages < p->per_chunk ? pages : p->per_chunk) * pb);
+		}
 	}
 	for (uint32_t i = 0; i < n; i++) /* page 0 on top */
 		p->free_ids[i] = (uint32_t)n - 1 - i;
@@ -184,7 +194,9 @@ uint64_t duet_kv_pool_token_bytes(duet_kv_pool *p, uint32_t id)
 
 static uint8_t *page_addr(const duet_kv_pool *p, uint32_t page)
 {
-	return p->mem ? p->mem + (uint64_t)page * p->page_bytes : NULL;
+	return p->n_chunks ? p->maps[page / p->per_chunk] +
+				     (uint64_t)(page % p->per_chunk) * p->page_bytes
+			   : NULL;
 }
 
 static void page_put(duet_kv_pool *p, uint32_t page)
@@ -261,7 +273,7 @@ static void evict(duet_kv_pool *p, duet_kv_seq *v, uint32_t k)
 	uint8_t *buf = NULL;
 	bool swap = tokens > 0 && swap_s < recompute_s &&
 		    p->swap_used + bytes <= p->swap_cap;
-	if (swap && p->mem) {
+	if (swap && p->n_chunks) {
 		uint64_t old = (uint64_t)v->n_swapped * p->page_bytes;
 		buf = malloc(bytes + old);
 		swap = buf != NULL;
@@ -470,7 +482,7 @@ static duet_status swap_in(duet_kv_pool *p, duet_kv_seq *s)
 		return st;
 	for (uint32_t i = 0; i < s->n_swapped; i++) {
 		push_page(p, s);
-		if (p->mem)
+		if (p->n_chunks)
 			memcpy(s->ptrs[s->n_pages - 1], s->swap + (uint64_t)i * p->page_bytes,
 			       p->page_bytes);
 	}
@@ -493,7 +505,7 @@ static duet_status unshare(duet_kv_pool *p, duet_kv_seq *s, uint32_t a, uint32_t
 			return st;
 		uint32_t page = p->free_ids[--p->n_free];
 		p->ref[page] = 1;
-		if (p->mem)
+		if (p->n_chunks)
 			memcpy(page_addr(p, page), s->ptrs[i], p->page_bytes);
 		page_put(p, s->pages[i]);
 		s->pages[i] = page;
@@ -614,14 +626,21 @@ void duet_kv_seq_view(const duet_kv_seq *s, duet_kv_view *v)
 }
 
 bool duet_kv_pool_on_device(const duet_kv_pool *p, duet_device **dev,
-			    struct duet_vk_range *mem, uint32_t *page_bytes)
+			    uint32_t *page_bytes, uint32_t *n_chunks,
+			    uint32_t *pages_per_chunk)
 {
 	if (!p->dev)
 		return false;
 	*dev = p->dev;
-	duet_kv_pool_vk_range(p->vk, mem);
 	*page_bytes = p->page_bytes;
+	*n_chunks = p->n_chunks;
+	*pages_per_chunk = p->per_chunk;
 	return true;
+}
+
+void duet_kv_pool_chunk(const duet_kv_pool *p, uint32_t i, struct duet_vk_range *mem)
+{
+	duet_kv_pool_vk_range(p->vk, i, mem);
 }
 
 void duet_kv_pool_stats(duet_kv_pool *p, duet_kv_stats *out)

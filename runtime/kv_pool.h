@@ -126,18 +126,33 @@ static inline uint64_t duet_kv_view_page(const duet_kv_view *v, int which,
 	return (uint64_t)(pos / v->tpp) * v->streams + il * 2 + (uint32_t)(which != 0);
 }
 
-/* When p's pages live on a Vulkan device: that device, the memory range
- * holding them (page i at offset i x page_bytes) and true. */
-bool duet_kv_pool_on_device(const duet_kv_pool *p, duet_device **dev,
-			    struct duet_vk_range *mem, uint32_t *page_bytes);
+/* Pages on a Vulkan device live in up to DUET_KV_MAX_CHUNKS allocations
+ * ("chunks", each one binding the kernels can reach: within the device's
+ * storage and texel buffer ranges and its allocation cap); page i is page
+ * i % pages_per_chunk of chunk i / pages_per_chunk. */
+#define DUET_KV_MAX_CHUNKS 4
 
-/* kv_pool_vk.c: the pages of a pool on a device, in one range of its
- * host-visible memory (the kernels bind the pool whole). alloc returns an
- * opaque handle in *vk and the mapped bytes in *map. */
-duet_status duet_kv_pool_vk_alloc(duet_device *dev, uint64_t bytes, void **vk,
-				  uint8_t **map);
+/* When p's pages live on a Vulkan device: that device, the page size, the
+ * number of chunks and pages per chunk, and true. */
+bool duet_kv_pool_on_device(const duet_kv_pool *p, duet_device **dev,
+			    uint32_t *page_bytes, uint32_t *n_chunks,
+			    uint32_t *pages_per_chunk);
+
+/* The memory range of chunk i of a pool on a device. */
+void duet_kv_pool_chunk(const duet_kv_pool *p, uint32_t i,
+			struct duet_vk_range *mem);
+
+/* kv_pool_vk.c: the n_pages pages of page_bytes of a pool on a device, in
+ * chunks of mapped memory. alloc returns an opaque handle in *vk, each
+ * chunk's mapped bytes in maps[], their number in *n_chunks and the pages
+ * of each in *per_chunk; DUET_E_UNSUPPORTED when DUET_KV_MAX_CHUNKS
+ * bindings cannot hold them (the message gives the most). */
+duet_status duet_kv_pool_vk_alloc(duet_device *dev, uint32_t page_bytes,
+				  uint32_t n_pages, void **vk,
+				  uint8_t *maps[DUET_KV_MAX_CHUNKS],
+				  uint32_t *n_chunks, uint32_t *per_chunk);
 void duet_kv_pool_vk_free(void *vk);
-void duet_kv_pool_vk_range(const void *vk, struct duet_vk_range *mem);
+void duet_kv_pool_vk_range(const void *vk, uint32_t i, struct duet_vk_range *mem);
 
 /* Sets the priority of s (sessions change class, e.g. to background). */
 void duet_kv_seq_set_prio(duet_kv_seq *s, duet_kv_prio prio);

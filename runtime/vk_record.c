@@ -209,6 +209,16 @@ static void shape_for(const rec *r, const vk_mat *mat, const mm_out *o,
 	}
 }
 
+/* The four cache bindings of layer il's kernels: a contiguous cache's K
+ * and V (K again in the slots it leaves unused), or a pool's chunks (chunk
+ * 0 again where it has fewer than four); kvaddr.glsl picks among them. */
+static void kv_bind(const duet_vk_exec *x, uint32_t il, duet_vk_range out[4])
+{
+	for (uint32_t i = 0; i < 4; i++)
+		out[i] = x->paged.tpp ? x->paged.mem[i < x->paged.n_chunks ? i : 0]
+				      : i == 1 ? x->vc[il] : x->kc[il];
+}
+
 void duet_vkr_mm(rec *r, const vk_mat *mat, const mm_out *o,
 		 const vk_tail *tail, const char *lbl)
 {
@@ -253,20 +263,24 @@ void duet_vkr_mm(rec *r, const vk_mat *mat, const mm_out *o,
 			pc.kv_tpp = x->paged.tpp;
 			pc.kv_page = x->paged.streams | (x->paged.page_bytes / 64) << 16;
 		}
-		duet_vk_range b[14] = {
+		duet_vk_range b[16] = {
 			part->range, r->p->act, o->y, o->res, o->bias,
 			x->m->rope_factors ? w->factors : w->dummy,
-			staged ? r->p->kvf : paged ? x->paged.mem : qkv ? x->kc[o->layer] : w->dummy,
-			staged ? r->p->kvf : paged ? x->paged.mem : qkv ? x->vc[o->layer] : w->dummy,
-			r->p->step, r->p->act,
+			w->dummy, w->dummy, r->p->step, r->p->act,
 		};
 		b[13] = paged ? r->p->pages : w->dummy;
+		duet_vk_range kv[4] = { w->dummy, w->dummy, w->dummy, w->dummy };
+		if (qkv)
+			kv_bind(x, o->layer, kv);
+		if (staged) /* the f32 rows for kv_quant */
+			kv[0] = kv[1] = kv[2] = kv[3] = r->p->kvf;
+		b[6] = kv[0], b[7] = kv[1], b[14] = kv[2], b[15] = kv[3];
 		uint32_t gx = (part->n_rows + sh.rows_per_group - 1) / sh.rows_per_group;
 		bool has_tail = tail && tail->p.kind && mat->n_parts == 1;
 		tail_bind(r, has_tail ? tail : NULL, b + 10, &pc.tail);
 		pc.tail.n_groups = gx;
 		sh.spec[6] = has_tail ? tail->dot : 0;
-		uint32_t written = 1u << 2 | (qkv ? 3u << 6 : 0) |
+		uint32_t written = 1u << 2 | (qkv ? 3u << 6 | 3u << 14 : 0) |
 				   (has_tail ? 5u << 10 : 0);
 		if (!sh.n_levels) {
 			vk_recipe tiles = { BY_TILES, gx, sh.tok_per_group, 0, false };
@@ -335,11 +349,12 @@ void duet_vkr_attn(rec *r, const duet_gnode *n, const vk_tail *tail,
 		pc.kv_tpp = x->paged.tpp;
 		pc.kv_page = x->paged.streams | (x->paged.page_bytes / 64) << 16;
 	}
-	duet_vk_range b[13] = { r->p->q, paged ? x->paged.mem : x->kc[a->layer],
-				paged ? x->paged.mem : x->vc[a->layer], r->p->ao,
-				r->p->step };
+	duet_vk_range kv[4];
+	kv_bind(x, a->layer, kv);
+	duet_vk_range b[15] = { r->p->q, kv[0], kv[1], r->p->ao, r->p->step };
 	for (int i = 5; i < 10; i++)
 		b[i] = x->w->dummy;
+	b[13] = kv[2], b[14] = kv[3];
 	if (paged)
 		b[5] = r->p->pages;
 	tail_bind(r, tail, b + 10, &pc.tail);
@@ -350,7 +365,7 @@ void duet_vkr_attn(rec *r, const duet_gnode *n, const vk_tail *tail,
 	uint32_t spec[7] = { wg, a->head_dim, wg, 0, 0, x->kv_type, tail ? tail->dot : 0 };
 	vk_recipe heads = { BY_HEADS, 0, per, 0, false };
 	uint32_t written = 1u << 3 | (tail && tail->p.kind ? 5u << 10 : 0);
-	duet_vkr_dispatch(r, x->gpu ? "attn_gpu" : "attn_cpu", spec, 7, b, 13,
+	duet_vkr_dispatch(r, x->gpu ? "attn_gpu" : "attn_cpu", spec, 7, b, 15,
 			  written, &pc, sizeof pc, groups, many ? &heads : NULL, lbl);
 }
 
@@ -364,13 +379,14 @@ void duet_vkr_kvq(rec *r, uint32_t il, const char *lbl)
 		pc.kv_tpp = x->paged.tpp;
 		pc.kv_page = x->paged.streams | (x->paged.page_bytes / 64) << 16;
 	}
-	duet_vk_range b[5] = { r->p->kvf, paged ? x->paged.mem : x->kc[il],
-			       paged ? x->paged.mem : x->vc[il], r->p->step,
-			       paged ? r->p->pages : x->w->dummy };
+	duet_vk_range kv[4];
+	kv_bind(x, il, kv);
+	duet_vk_range b[7] = { r->p->kvf, kv[0], kv[1], r->p->step,
+			       paged ? r->p->pages : x->w->dummy, kv[2], kv[3] };
 	uint32_t wg = x->gpu ? 64 : 8;
 	uint32_t spec[6] = { wg, 0, 0, 0, 0, x->kv_type };
 	vk_recipe by_tok = { BY_TOKENS, 0, 1, 0, false };
-	duet_vkr_dispatch(r, "kv_quant", spec, 6, b, 5, 3u << 1, &pc, sizeof pc, 1,
+	duet_vkr_dispatch(r, "kv_quant", spec, 6, b, 7, 3u << 1 | 3u << 5, &pc, sizeof pc, 1,
 			  r->p->n_batch > 1 ? &by_tok : NULL, lbl);
 }
 

@@ -19,6 +19,8 @@ layout(constant_id = 1) const uint HD = 64; // head_dim, a multiple of 8
 layout(binding = 0) readonly buffer QB { float Q[]; };
 layout(binding = 1) uniform usamplerBuffer KT;
 layout(binding = 2) uniform usamplerBuffer VT;
+layout(binding = 13) uniform usamplerBuffer KT2; // KV pool chunks 2, 3
+layout(binding = 14) uniform usamplerBuffer KT3;
 layout(binding = 3) coherent buffer OB { float O[]; };
 layout(binding = 4) uniform SB { duet_step_ubo step; };
 layout(binding = 5) readonly buffer PTB { uint PT[]; }; // KV pages
@@ -33,19 +35,25 @@ layout(push_constant) uniform PC { duet_pc_attn pc; };
 // int8 of q8_0).
 const uint CH = KVT == DUET_KVT_F32 ? 4u : KVT == DUET_KVT_Q8_0 ? 16u : 8u;
 
-// Values d = CH c .. CH c + CH - 1 of head kvh of the K (v false) or V row
-// starting at byte `row` (a texel boundary), as floats in x[0 .. CH).
-void fetch(bool v, uint row, uint kvh, uint c, out float x[16])
+// Texel tx of cache chunk c (kvaddr.glsl).
+uvec4 kv_tx(uint c, uint tx)
+{
+	return c == 0u ? texelFetch(KT, int(tx)) : c == 1u ? texelFetch(VT, int(tx))
+	     : c == 2u ? texelFetch(KT2, int(tx)) : texelFetch(KT3, int(tx));
+}
+
+// Values d = CH c .. CH c + CH - 1 of head kvh of the row starting at byte
+// `row` (a texel boundary) of chunk ch, as floats in x[0 .. CH).
+void fetch(uint ch, uint row, uint kvh, uint c, out float x[16])
 {
 	uint skip = KVT == DUET_KVT_Q8_0 ? kv_scale_bytes(pc.n_embd_kv) : 0u;
-	int tx = int((row + skip) / 16u + kvh * (HD / CH) + c);
-	uvec4 w = v ? texelFetch(VT, tx) : texelFetch(KT, tx);
+	uvec4 w = kv_tx(ch, (row + skip) / 16u + kvh * (HD / CH) + c);
 	if (KVT == DUET_KVT_F32) {
 		[[unroll]] for (uint e = 0; e < 4; e++)
 			x[e] = uintBitsToFloat(w[e]);
 	} else if (KVT == DUET_KVT_Q8_0) {
 		uint sb = row + (kvh * (HD / 32u) + c / 2u) * 2u;
-		uvec4 sw = v ? texelFetch(VT, int(sb / 16u)) : texelFetch(KT, int(sb / 16u));
+		uvec4 sw = kv_tx(ch, sb / 16u);
 		float d = unpackHalf2x16(sw[(sb / 4u) % 4u])[(sb / 2u) & 1u];
 		[[unroll]] for (uint e = 0; e < 16; e++)
 			x[e] = d * float(bitfieldExtract(int(w[e >> 2]), int(8u * (e & 3u)), 8));
@@ -74,13 +82,14 @@ void attend(uint tok, uint h)
 		[[unroll]] for (uint d = 0; d < HD; d++)
 			acc[d] = 0.0;
 		for (uint j = 0; j < n_pos && (finite || !f16_acc); j++) {
-			uint rowk = kv_row(j, 0u, pc.n_embd_kv);
-			uint rowv = kv_row(j, 1u, pc.n_embd_kv);
+			uint ck, cv;
+			uint rowk = kv_row(j, 0u, pc.n_embd_kv, ck);
+			uint rowv = kv_row(j, 1u, pc.n_embd_kv, cv);
 			float dot = 0.0;
 			if (KVT == DUET_KVT_F16) {
 				uint txk = rowk / 16u + kvh * (HD / 8);
 				[[unroll]] for (uint c = 0; c < HD / 8; c++) {
-					uvec4 k = texelFetch(KT, int(txk + c));
+					uvec4 k = kv_tx(ck, txk + c);
 					[[unroll]] for (uint e = 0; e < 4; e++) {
 						vec2 kk = unpackHalf2x16(k[e]);
 						dot += q[8 * c + 2 * e] * kk.x + q[8 * c + 2 * e + 1] * kk.y;
@@ -88,7 +97,7 @@ void attend(uint tok, uint h)
 				}
 			} else {
 				[[unroll]] for (uint c = 0; c < HD / CH; c++) {
-					fetch(false, rowk, kvh, c, x);
+					fetch(ck, rowk, kvh, c, x);
 					[[unroll]] for (uint e = 0; e < CH; e++)
 						dot += q[CH * c + e] * x[e];
 				}
@@ -103,7 +112,7 @@ void attend(uint tok, uint h)
 				vs = exp(s - M);
 			}
 			[[unroll]] for (uint c = 0; c < HD / CH; c++) {
-				fetch(true, rowv, kvh, c, x);
+				fetch(cv, rowv, kvh, c, x);
 				[[unroll]] for (uint e = 0; e < CH; e++) {
 					uint d = CH * c + e;
 					float a = fma(x[e], vs, acc[d]);

@@ -18,6 +18,8 @@ layout(constant_id = 2) const uint WG = 32; // = local_size_x
 layout(binding = 0) readonly buffer QB { float Q[]; };
 layout(binding = 1) readonly buffer KB { uint KC[]; };
 layout(binding = 2) readonly buffer VB { uint VC[]; };
+layout(binding = 13) readonly buffer KB2 { uint KC2[]; }; // KV pool chunks 2, 3
+layout(binding = 14) readonly buffer KB3 { uint KC3[]; };
 layout(binding = 3) coherent buffer OB { float O[]; };
 layout(binding = 4) uniform SB { duet_step_ubo step; };
 layout(binding = 5) readonly buffer PTB { uint PT[]; }; // KV pages
@@ -32,23 +34,26 @@ layout(push_constant) uniform PC { duet_pc_attn pc; };
 shared float red[WG];
 shared uint overflow;
 
-// Value d of head kvh of the K (v false) or V row at byte `row`, in the
-// cache's row format.
-float cache_val(bool v, uint row, uint kvh, uint d)
+// Word i of cache chunk c (kvaddr.glsl).
+uint kv_ld(uint c, uint i)
+{
+	return c == 0u ? KC[i] : c == 1u ? VC[i] : c == 2u ? KC2[i] : KC3[i];
+}
+
+// Value d of head kvh of the row at byte `row` of chunk c, in the cache's
+// row format.
+float cache_val(uint c, uint row, uint kvh, uint d)
 {
 	if (KVT == DUET_KVT_F32)
-		return uintBitsToFloat(v ? VC[row / 4u + kvh * HD + d] : KC[row / 4u + kvh * HD + d]);
+		return uintBitsToFloat(kv_ld(c, row / 4u + kvh * HD + d));
 	if (KVT == DUET_KVT_Q8_0) {
 		uint sb = row + (kvh * (HD / 32u) + d / 32u) * 2u;
 		uint qb = row + kv_scale_bytes(pc.n_embd_kv) + kvh * HD + d;
-		uint sw = v ? VC[sb >> 2] : KC[sb >> 2];
-		uint qw = v ? VC[qb >> 2] : KC[qb >> 2];
-		return unpackHalf2x16(sw)[(sb >> 1) & 1u] *
-		       float(bitfieldExtract(int(qw), int(8u * (qb & 3u)), 8));
+		return unpackHalf2x16(kv_ld(c, sb >> 2))[(sb >> 1) & 1u] *
+		       float(bitfieldExtract(int(kv_ld(c, qb >> 2)), int(8u * (qb & 3u)), 8));
 	}
 	uint i = row / 2u + kvh * HD + d; // halves
-	uint w = v ? VC[i >> 1] : KC[i >> 1];
-	return unpackHalf2x16(w)[i & 1u];
+	return unpackHalf2x16(kv_ld(c, i >> 1))[i & 1u];
 }
 
 void main()
@@ -76,13 +81,14 @@ void main()
 			overflow = 0;
 		barrier();
 		for (uint j = 0; j < n_pos; j++) {
-			uint rowk = kv_row(j, 0u, pc.n_embd_kv);
-			uint rowv = kv_row(j, 1u, pc.n_embd_kv);
+			uint ck, cv;
+			uint rowk = kv_row(j, 0u, pc.n_embd_kv, ck);
+			uint rowv = kv_row(j, 1u, pc.n_embd_kv, cv);
 			float part = 0.0;
 			[[unroll]] for (uint k = 0; k < DPT; k++) {
 				uint d = tid + k * WG;
 				if (d < HD)
-					part += q[k] * cache_val(false, rowk, kvh, d);
+					part += q[k] * cache_val(ck, rowk, kvh, d);
 			}
 			float sg = subgroupAdd(part);
 			if (subgroupElect())
@@ -105,7 +111,7 @@ void main()
 				uint d = tid + k * WG;
 				if (d >= HD)
 					continue;
-				float a = fma(cache_val(true, rowv, kvh, d), vs, acc[k]);
+				float a = fma(cache_val(cv, rowv, kvh, d), vs, acc[k]);
 				acc[k] = f16_acc ? round_f16(a) : a;
 				if (isinf(acc[k]) || isnan(acc[k]))
 					atomicOr(overflow, 1u);

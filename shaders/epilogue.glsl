@@ -1,7 +1,7 @@
 // What the matrix kernels do with finished dot products (DUET_EPI_* in
 // abi/kernels.h). The includer declares pc (duet_pc_mm), the step uniform
 // `step`, the output Y[], residual RES[], bias BIAS[], rope factors FACT[]
-// and the caches KC[]/VC[] (pairs of f16 in a uint; where: kvaddr.glsl).
+// and the cache chunks KC[], VC[], KC2[], KC3[] (kvaddr.glsl).
 //
 // Rows arrive in the order runtime/vk_pack.c wrote them: for SWIGLU gate
 // and up rows alternate (2p, 2p+1); for QKV every 4 rows form a quad that
@@ -9,6 +9,8 @@
 // cache stores, so no invocation needs another's values.
 #ifndef DUET_EPILOGUE_GLSL
 #define DUET_EPILOGUE_GLSL
+
+#include "kvput.glsl"
 
 // Original row (in the [Q|K|V] space) of member m (0..3) of quad q.
 uint qkv_row(uint q, uint m)
@@ -59,8 +61,8 @@ void epi_swiglu(uint p, uint t, float g, float u)
 }
 
 // Stores member pair (a, b) = dims (d, d+1) of KV row col of token t into
-// the caches KC/VC, as the row format KVT; a q8_0 cache gets the f32 values
-// in a staging buffer bound as both ([token][K | V]), quantized after
+// the cache, as the row format KVT; a q8_0 cache gets the f32 values in a
+// staging buffer bound as every chunk ([token][K | V]), quantized after
 // this kernel by kv_quant.comp.
 void store_kv(bool is_v, uint t, uint pos, uint col, float a, float b)
 {
@@ -70,24 +72,13 @@ void store_kv(bool is_v, uint t, uint pos, uint col, float a, float b)
 		KC[i + 1u] = floatBitsToUint(b);
 		return;
 	}
-	uint i = kv_row(pos, is_v ? 1u : 0u, pc.n_kv) / 4u;
+	uint c, i = kv_row(pos, is_v ? 1u : 0u, pc.n_kv, c) / 4u;
 	if (KVT == DUET_KVT_F32) {
-		i += col;
-		if (is_v) {
-			VC[i] = floatBitsToUint(a);
-			VC[i + 1u] = floatBitsToUint(b);
-		} else {
-			KC[i] = floatBitsToUint(a);
-			KC[i + 1u] = floatBitsToUint(b);
-		}
-		return;
+		kv_put(c, i + col, floatBitsToUint(a));
+		kv_put(c, i + col + 1u, floatBitsToUint(b));
+	} else {
+		kv_put(c, i + col / 2u, f16_bits(round_f16(a)) | (f16_bits(round_f16(b)) << 16));
 	}
-	uint w = f16_bits(round_f16(a)) | (f16_bits(round_f16(b)) << 16);
-	i += col / 2u;
-	if (is_v)
-		VC[i] = w;
-	else
-		KC[i] = w;
 }
 
 void epi_qkv(uint quad, uint t, float v[4])

@@ -17,17 +17,12 @@ layout(binding = 1) buffer KB { uint KC[]; };
 layout(binding = 2) buffer VB { uint VC[]; };
 layout(binding = 3) uniform SB { duet_step_ubo step; };
 layout(binding = 4) readonly buffer PTB { uint PT[]; }; // KV pages
+layout(binding = 5) buffer KB2 { uint KC2[]; }; // KV pool chunks 2, 3
+layout(binding = 6) buffer KB3 { uint KC3[]; };
 layout(push_constant) uniform PC { duet_pc_kvq pc; };
 
 #include "kvaddr.glsl"
-
-void put(bool v, uint i, uint w)
-{
-	if (v)
-		VC[i] = w;
-	else
-		KC[i] = w;
-}
+#include "kvput.glsl"
 
 void main()
 {
@@ -38,7 +33,7 @@ void main()
 	for (uint i = gl_LocalInvocationID.x; i < 2u * pairs; i += gl_WorkGroupSize.x) {
 		bool v = i >= pairs;
 		uint pair = v ? i - pairs : i;
-		uint row = kv_row(step.pos0 + tok, v ? 1u : 0u, n);
+		uint c, row = kv_row(step.pos0 + tok, v ? 1u : 0u, n, c);
 		uint src = tok * 2u * n + (v ? n : 0u);
 		uint scales = 0u;
 		for (uint k = 0; k < 2u && 2u * pair + k < nb; k++) {
@@ -56,9 +51,9 @@ void main()
 							  -127.0, 127.0));
 					packed |= (uint(q) & 0xffu) << (8u * e);
 				}
-				put(v, qw + w, packed);
+				kv_put(c, qw + w, packed);
 			}
 		}
-		put(v, row / 4u + pair, scales);
+		kv_put(c, row / 4u + pair, scales);
 	}
 }

@@ -24,6 +24,8 @@ layout(binding = 4) readonly buffer BB { float BIAS[]; };
 layout(binding = 5) readonly buffer FB { float FACT[]; };
 layout(binding = 6) buffer KB { uint KC[]; };
 layout(binding = 7) buffer VB { uint VC[]; };
+layout(binding = 14) buffer KB2 { uint KC2[]; }; // KV pool chunks 2, 3
+layout(binding = 15) buffer KB3 { uint KC3[]; };
 layout(binding = 8) uniform SB { duet_step_ubo step; };
 layout(binding = 13) readonly buffer PTB { uint PT[]; }; // KV pages (kvaddr.glsl)
 layout(push_constant) uniform PC { duet_pc_mm pc; };

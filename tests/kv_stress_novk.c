@@ -3,10 +3,13 @@
 #include "error.h"
 #include "kv_pool.h"
 
-duet_status duet_kv_pool_vk_alloc(duet_device *dev, uint64_t bytes, void **vk,
-				  uint8_t **map)
+duet_status duet_kv_pool_vk_alloc(duet_device *dev, uint32_t page_bytes,
+				  uint32_t n_pages, void **vk,
+				  uint8_t *maps[DUET_KV_MAX_CHUNKS],
+				  uint32_t *n_chunks, uint32_t *per_chunk)
 {
-	(void)dev, (void)bytes, (void)map;
+	(void)dev, (void)page_bytes, (void)n_pages, (void)maps, (void)n_chunks,
+		(void)per_chunk;
 	*vk = NULL;
 	return DUET_ERR(DUET_E_UNSUPPORTED, "this build has no Vulkan");
 }
@@ -16,7 +19,7 @@ void duet_kv_pool_vk_free(void *vk)
 	(void)vk;
 }
 
-void duet_kv_pool_vk_range(const void *vk, struct duet_vk_range *mem)
+void duet_kv_pool_vk_range(const void *vk, uint32_t i, struct duet_vk_range *mem)
 {
-	(void)vk, (void)mem;
+	(void)vk, (void)i, (void)mem;
 }

@@ -283,8 +283,12 @@ static float rel_diff(const float *a, const float *b, uint32_t n)
  * (single-token graph, device argmax) on both executors. */
 /* Checks mc's logits on Vulkan (kernel family `variant`) against the CPU;
  * with min_parts > 1 also that the output matrix was split that far. */
+/* Checks mc's logits on Vulkan (kernel family `variant`) against the CPU
+ * with a cache of type kt; with min_parts > 1 also that the output matrix
+ * was split that far; with a pool, the Vulkan context's cache in its pages
+ * after another context took `fill` positions' pages. */
 static void check_model_kv(const model_case *mc, int variant, uint32_t min_parts,
-			   duet_kv_type kt, duet_kv_pool_options *pool)
+			   duet_kv_type kt, duet_kv_pool_options *pool, uint32_t fill)
 {
 	duet_synth_options so = { .arch = mc->arch, .dim = mc->dim,
 				  .layers = mc->layers, .heads = mc->heads,
@@ -311,10 +315,22 @@ static void check_model_kv(const model_case *mc, int variant, uint32_t min_parts
 	o.backend = DUET_BACKEND_VULKAN;
 	o.device = pdev;
 	duet_kv_pool *kp = NULL;
+	duet_context *filler = NULL;
 	if (pool) {
 		pool->device = pdev;
 		cr_assert_eq(duet_kv_pool_create(pool, &kp), DUET_OK, "%s", duet_last_error());
 		o.kv_pool = kp;
+	}
+	if (fill) {
+		duet_context_options fo = o;
+		fo.n_ctx = fill;
+		cr_assert_eq(duet_context_create(m, &fo, &filler), DUET_OK, "%s",
+			     duet_last_error());
+		int32_t *ft = calloc(fill, sizeof *ft);
+		const float *fl;
+		cr_assert_eq(duet_context_eval(filler, ft, fill, false, &fl), DUET_OK, "%s",
+			     duet_last_error());
+		free(ft);
 	}
 	s = duet_context_create(m, &o, &c[1]);
 	cr_assert_eq(s, DUET_OK, "%s: %s", tag, duet_last_error());
@@ -369,6 +385,7 @@ static void check_model_kv(const model_case *mc, int variant, uint32_t min_parts
 	free(ref);
 	duet_context_destroy(c[0]);
 	duet_context_destroy(c[1]);
+	duet_context_destroy(filler);
 	duet_kv_pool_destroy(kp);
 	duet_device_info info;
 	duet_device_get_info(pdev, &info);
@@ -379,7 +396,7 @@ static void check_model_kv(const model_case *mc, int variant, uint32_t min_parts
 
 static void check_model_parts(const model_case *mc, int variant, uint32_t min_parts)
 {
-	check_model_kv(mc, variant, min_parts, DUET_KV_F16, NULL);
+	check_model_kv(mc, variant, min_parts, DUET_KV_F16, NULL, 0);
 }
 
 static void check_model(const model_case *mc, int variant)
@@ -389,8 +406,8 @@ static void check_model(const model_case *mc, int variant)
 
 /* f32 and q8_0 caches on both kernel families, in the context's own cache
  * and in pool pages of 3 positions (rows cross pages within a step): q8_0
- * with GQA and heads of 32 (one scale per head) and of 64 (two), f32 with
- * biases, NEOX rope and heads of 64. */
+ * with GQA and heads of 64 (two scales per head; heads of 32 in the pool
+ * test below), f32 with biases, NEOX rope and heads of 64. */
 Test(gpu_models, cache_types_match_cpu)
 {
 	static const struct {
@@ -399,20 +416,46 @@ Test(gpu_models, cache_types_match_cpu)
 		int variant;
 		bool paged;
 	} runs[] = {
-		{ { "llama", "q8_0", 128, 2, 4, 2, 160, 300, false }, DUET_KV_Q8_0, 1, false },
-		{ { "llama", "q8_0", 128, 2, 4, 2, 160, 300, false }, DUET_KV_Q8_0, 2, true },
-		{ { "llama", "q4_0", 256, 1, 4, 2, 256, 300, false }, DUET_KV_Q8_0, 1, true },
-		{ { "llama", "q4_0", 256, 1, 4, 2, 256, 300, false }, DUET_KV_Q8_0, 2, false },
-		{ { "qwen2", "f16", 128, 2, 2, 2, 160, 259, false }, DUET_KV_F32, 1, false },
-		{ { "qwen2", "f16", 128, 2, 2, 2, 160, 259, false }, DUET_KV_F32, 2, true },
+		{ { "llama", "q8_0", 256, 2, 4, 2, 160, 300, false }, DUET_KV_Q8_0, 1, false },
+		{ { "llama", "q8_0", 256, 2, 4, 2, 160, 300, false }, DUET_KV_Q8_0, 2, true },
+		{ { "qwen2", "q8_0", 128, 2, 2, 2, 160, 259, false }, DUET_KV_F32, 1, false },
+		{ { "qwen2", "q8_0", 128, 2, 2, 2, 160, 259, false }, DUET_KV_F32, 2, true },
 	};
 	for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
 		const model_case *mc = &runs[i].mc;
 		uint32_t rb = duet_kv_row_bytes(runs[i].t, mc->kv_heads * (mc->dim / mc->heads));
 		duet_kv_pool_options po = { .pool_bytes = 4u << 20,
 					    .page_bytes = (3 * rb + 63) / 64 * 64 };
-		check_model_kv(mc, runs[i].variant, 0, runs[i].t, runs[i].paged ? &po : NULL);
+		check_model_kv(mc, runs[i].variant, 0, runs[i].t, runs[i].paged ? &po : NULL, 0);
 	}
+}
+
+/* A pool past one binding's reach is split over up to four chunks (each
+ * its own binding): a 16 KiB reach (DUET_VK_MAX_RANGE) makes a 64 KiB pool
+ * of 1 KiB pages four chunks, and a context filling the first 36 pages
+ * puts the checked context's in chunks 2 and 3 (the tests above use 0 and
+ * 1); past four chunks the pool is refused with the most it can hold. */
+Test(gpu_models, pools_split_over_bindings_match_cpu)
+{
+	setenv("DUET_VK_MAX_RANGE", "16384", 1);
+	static const model_case mc = { "llama", "q8_0", 128, 2, 4, 2, 160, 300, false };
+	const duet_kv_type types[2] = { DUET_KV_F16, DUET_KV_Q8_0 };
+	for (int t = 0; t < 2; t++) {
+		duet_kv_pool_options po = { .pool_bytes = 65536, .page_bytes = 1024 };
+		uint32_t tpp = 1024 / duet_kv_row_bytes(types[t], 64);
+		check_model_kv(&mc, 1 + t, 0, types[t], &po, 9 * tpp);
+	}
+	duet_device *pdev;
+	duet_device_options dopt = { .cache_dir = "" };
+	duet_status s = duet_device_open(&dopt, &pdev);
+	if (s == DUET_E_UNSUPPORTED)
+		cr_skip_test("no Vulkan device: %s", duet_last_error());
+	duet_kv_pool_options big = { .pool_bytes = 81920, .page_bytes = 1024, .device = pdev };
+	duet_kv_pool *kp;
+	cr_assert_eq(duet_kv_pool_create(&big, &kp), DUET_E_UNSUPPORTED);
+	cr_assert(strstr(duet_last_error(), "65536"), "%s", duet_last_error());
+	duet_device_close(pdev);
+	unsetenv("DUET_VK_MAX_RANGE");
 }
 
 /* The shapes and epilogues (GQA, biases, NEOX rope, K types, tied); the
