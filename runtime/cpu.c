@@ -237,12 +237,11 @@ static void k_rope(op_run *r)
  * running max M and sum S, and the weighted V sum kept, for an f16 cache,
  * in f16 precision (rounded after every update; f16_acc). Returns false
  * when that sum leaves the f16 range; the caller then recomputes with f32
- * sums (f16_acc = false), where llama.cpp would produce inf. Other cache
- * types sum in f32 from their values (loaded into vrow). The loops over
- * the head are attn_simd.c's. */
+ * sums (f16_acc = false), where llama.cpp would produce inf. f32 and q8_0
+ * caches sum in f32 (llama.cpp's V sum for caches other than f16). The
+ * loops over the head are attn_simd.c's. */
 static bool attend(const op_run *r, const float *scores, uint32_t kvh,
-		   uint32_t n_pos, bool f16_acc, float *acc, float *vrow,
-		   float *out)
+		   uint32_t n_pos, bool f16_acc, float *acc, float *out)
 {
 	const duet_attn_params *p = &r->n->attn;
 	const duet_kv_cache *kv = r->kv;
@@ -251,7 +250,6 @@ static bool attend(const op_run *r, const float *scores, uint32_t kvh,
 	for (uint32_t d = 0; d < hd; d++)
 		acc[d] = 0.0f;
 	for (uint32_t j = 0; j < n_pos; j++) {
-		const uint8_t *v = duet_kv_row(kv, 1, p->layer, j);
 		float s = scores[j], ms = 1.0f, vs = 1.0f;
 		if (s > M) { /* new maximum: rescale what was summed so far */
 			ms = expf(M - s);
@@ -260,15 +258,9 @@ static bool attend(const op_run *r, const float *scores, uint32_t kvh,
 		} else {
 			vs = expf(s - M);
 		}
-		if (kv->type == DUET_KV_F16) {
-			if (!duet_attn_accumulate(acc, (const uint16_t *)v + kvh * hd,
-						  hd, vs, f16_acc))
-				return false;
-		} else {
-			duet_kv_load(kv->type, v, kv->n_embd_kv, kvh * hd, hd, vrow);
-			for (uint32_t d = 0; d < hd; d++)
-				acc[d] = fmaf(vrow[d], vs, acc[d]);
-		}
+		if (!duet_attn_accumulate(acc, kv->type, duet_kv_row(kv, 1, p->layer, j),
+					  kv->n_embd_kv, kvh * hd, hd, vs, f16_acc))
+			return false;
 		S = S * ms + vs;
 	}
 	for (uint32_t d = 0; d < hd; d++)
@@ -276,25 +268,10 @@ static bool attend(const op_run *r, const float *scores, uint32_t kvh,
 	return true;
 }
 
-/* Scores of an f32 or q8_0 cache: q (f32) . K_j in d order, times scale,
- * from K's values loaded into krow. */
-static void scores_f32(const duet_kv_cache *kv, uint32_t layer, uint32_t col0,
-		       const float *q, uint32_t n_pos, uint32_t hd, float scale,
-		       float *krow, float *out)
-{
-	for (uint32_t j = 0; j < n_pos; j++) {
-		duet_kv_load(kv->type, duet_kv_row(kv, 0, layer, j), kv->n_embd_kv,
-			     col0, hd, krow);
-		float dot = 0.0f;
-		for (uint32_t d = 0; d < hd; d++)
-			dot += q[d] * krow[d];
-		out[j] = dot * scale;
-	}
-}
-
 /* One task: head h of batch row b, attending to every cached position up
  * to the row's own. The result does not depend on the batch size. An f16
- * cache rounds q to f16 first (llama.cpp converts q to K's type). */
+ * cache rounds q to f16 first (llama.cpp converts q to K's type; f32 and
+ * q8_0 caches take q as it is). */
 static void k_attn_task(void *arg, uint32_t t, uint32_t thread)
 {
 	const op_run *r = arg;
@@ -302,22 +279,17 @@ static void k_attn_task(void *arg, uint32_t t, uint32_t thread)
 	uint32_t b = t / p->n_head, h = t % p->n_head;
 	uint32_t hd = p->head_dim, kvh = h / (p->n_head / p->n_head_kv);
 	float *q16 = r->c->scratch + thread * r->c->scratch_per_thread;
-	float *acc = q16 + hd, *row = acc + hd, *scores = row + hd;
+	float *acc = q16 + hd, *scores = acc + hd;
 	const float *q = r->src[0] + (uint64_t)b * p->n_head * hd + h * hd;
 	float *out = r->dst + (uint64_t)b * p->n_head * hd + h * hd;
-	uint32_t n_pos = r->st->pos0 + b + 1;
-	if (r->kv->type != DUET_KV_F16) {
-		scores_f32(r->kv, p->layer, kvh * hd, q, n_pos, hd, p->scale, row,
-			   scores);
-		attend(r, scores, kvh, n_pos, false, acc, row, out);
-		return;
-	}
+	bool f16 = r->kv->type == DUET_KV_F16;
 	for (uint32_t d = 0; d < hd; d++)
-		q16[d] = duet_round_f16(q[d]);
+		q16[d] = f16 ? duet_round_f16(q[d]) : q[d];
+	uint32_t n_pos = r->st->pos0 + b + 1;
 	duet_attn_scores(r->kv, p->layer, kvh * hd, q16, n_pos, hd, p->scale,
 			 scores);
-	if (!attend(r, scores, kvh, n_pos, true, acc, row, out))
-		attend(r, scores, kvh, n_pos, false, acc, row, out);
+	if (!attend(r, scores, kvh, n_pos, f16, acc, out))
+		attend(r, scores, kvh, n_pos, false, acc, out);
 }
 
 static duet_status k_attn(op_run *r)
@@ -331,8 +303,8 @@ static duet_status k_attn(op_run *r)
 				      r->src[1 + which] + (uint64_t)b * kv_cols, kv_cols);
 	}
 	uint32_t threads = duet_pool_size(r->c->pool);
-	/* q16, the accumulator, a loaded row, and a score per position */
-	uint64_t per = 3 * (uint64_t)p->head_dim + r->st->pos0 + r->rows;
+	/* q16, the accumulator, and a score per position */
+	uint64_t per = 2 * (uint64_t)p->head_dim + r->st->pos0 + r->rows;
 	if (!reserve((void **)&r->c->scratch, &r->c->scratch_bytes,
 		     per * threads * sizeof(float)))
 		return DUET_ERR(DUET_E_NOMEM, "out of memory in attention");

@@ -29,19 +29,13 @@ bool duet_kv_type_parse(const char *name, duet_kv_type *out)
 	return false;
 }
 
-/* q8_0 rows: the scales' bytes, padded so the values start 16-aligned */
-static uint32_t q8_scale_bytes(uint32_t n)
-{
-	return (n / 32 * 2 + 15) & ~15u;
-}
-
 uint32_t duet_kv_row_bytes(duet_kv_type t, uint32_t n)
 {
 	switch (t) {
 	case DUET_KV_F16: return n <= UINT32_MAX / 2 ? 2 * n : 0;
 	case DUET_KV_F32: return n <= UINT32_MAX / 4 ? 4 * n : 0;
 	case DUET_KV_Q8_0:
-		return n % 32 || n > UINT32_MAX / 2 ? 0 : q8_scale_bytes(n) + n;
+		return n % 32 || n > UINT32_MAX / 2 ? 0 : duet_kv_q8_scale_bytes(n) + n;
 	}
 	return 0;
 }
@@ -110,8 +104,8 @@ void duet_kv_store(duet_kv_type t, uint8_t *row, const float *x, uint32_t n)
 	}
 	/* ggml's q8_0 blocks (f16 d, then 32 values) pulled apart: the
 	 * scales first, the values after them */
-	int8_t *q = (int8_t *)(row + q8_scale_bytes(n));
-	memset(row, 0, q8_scale_bytes(n));
+	int8_t *q = (int8_t *)(row + duet_kv_q8_scale_bytes(n));
+	memset(row, 0, duet_kv_q8_scale_bytes(n));
 	for (uint32_t b = 0; b < n / 32; b++) {
 		uint8_t block[34];
 		duet_quantize_row(DUET_TYPE_Q8_0, x + 32 * b, block, 32);
@@ -123,24 +117,6 @@ void duet_kv_store(duet_kv_type t, uint8_t *row, const float *x, uint32_t n)
 void duet_kv_load(duet_kv_type t, const uint8_t *row, uint32_t row_n,
 		  uint32_t col0, uint32_t n, float *out)
 {
-	if (t == DUET_KV_F32) {
-		memcpy(out, row + 4 * (uint64_t)col0, (size_t)n * sizeof *out);
-		return;
-	}
-	if (t == DUET_KV_F16) {
-		for (uint32_t i = 0; i < n; i++) {
-			uint16_t h;
-			memcpy(&h, row + 2 * ((uint64_t)col0 + i), 2);
-			out[i] = duet_f16_to_f32(h);
-		}
-		return;
-	}
-	const int8_t *q = (const int8_t *)(row + q8_scale_bytes(row_n)) + col0;
-	for (uint32_t b = 0; b < n / 32; b++) {
-		uint16_t h;
-		memcpy(&h, row + 2 * (col0 / 32 + b), 2);
-		float d = duet_f16_to_f32(h);
-		for (int i = 0; i < 32; i++)
-			out[32 * b + i] = d * (float)q[32 * b + i];
-	}
+	for (uint32_t i = 0; i < n; i++)
+		out[i] = duet_kv_value(t, row, row_n, col0 + i);
 }

@@ -20,6 +20,7 @@
 
 #include "duet/duet.h"
 #include "duet/status.h"
+#include "fp16.h"
 #include "kv_pool.h"
 
 typedef struct duet_kv_cache {
@@ -64,12 +65,29 @@ static inline uint8_t *duet_kv_row(const duet_kv_cache *kv, int which,
 	return base + ((uint64_t)il * kv->n_ctx + pos) * kv->row_bytes;
 }
 
+/* Bytes of a q8_0 row's scales (padded to 16): where its values start. */
+static inline uint32_t duet_kv_q8_scale_bytes(uint32_t n)
+{
+	return (n / 32 * 2 + 15) & ~15u;
+}
+
+/* The value of column c of a row of n values of type t (exact in f32). */
+static inline float duet_kv_value(duet_kv_type t, const uint8_t *row, uint32_t n,
+				  uint32_t c)
+{
+	if (t == DUET_KV_F32)
+		return ((const float *)(const void *)row)[c];
+	if (t == DUET_KV_F16)
+		return duet_f16_to_f32(((const uint16_t *)(const void *)row)[c]);
+	return duet_f16_to_f32(((const uint16_t *)(const void *)row)[c / 32]) *
+	       (float)((const int8_t *)row)[duet_kv_q8_scale_bytes(n) + c];
+}
+
 /* Stores the n floats x as a row of type t at row (duet_kv_row_bytes). */
 void duet_kv_store(duet_kv_type t, uint8_t *row, const float *x, uint32_t n);
 
 /* Writes the values of columns [col0, col0 + n) of a row of type t into
- * out as floats (q8_0: col0 and n multiples of 32; the scale x int
- * products are exact in f32). */
+ * out as floats (duet_kv_value). */
 void duet_kv_load(duet_kv_type t, const uint8_t *row, uint32_t row_n,
 		  uint32_t col0, uint32_t n, float *out);
 

@@ -373,23 +373,34 @@ Test(cpu, memory_plan_never_overlaps_live_values, .init = setup, .fini = teardow
 }
 
 /* Attention's inner loops in their SIMD forms (where this CPU has them)
- * return the reference's bits: scores over 1 to 41 positions (tails of the
+ * return the reference's bits, for every cache type (q8_0 at the head
+ * sizes it allows): scores over 1 to 41 positions (tails of the
  * eight-position groups), the rescale, and the accumulation in f16 and f32,
  * values near the half range included so that the f16 sums overflow. */
 Test(cpu, simd_attention_loops_equal_reference_bit_for_bit)
 {
 	static const uint32_t hds[] = { 8, 16, 32, 64, 128, 12 };
+	static const duet_kv_type types[] = { DUET_KV_F16, DUET_KV_F32, DUET_KV_Q8_0 };
 	uint64_t r = 5;
+	for (size_t ti = 0; ti < 3; ti++)
 	for (size_t hi = 0; hi < sizeof hds / sizeof *hds; hi++) {
-		uint32_t hd = hds[hi], n_ctx = 41;
+		duet_kv_type t = types[ti];
+		uint32_t hd = hds[hi], n_ctx = 41, n = 2 * hd;
+		if (duet_kv_type_check(t, hd, n) != DUET_OK)
+			continue;
 		duet_kv_cache kv = { 0 };
-		cr_assert_eq(duet_kv_cache_init(&kv, 1, n_ctx, 2 * hd, DUET_KV_F16), DUET_OK);
-		for (uint64_t i = 0; i < (uint64_t)n_ctx * 2 * hd; i++) {
-			r = r * 6364136223846793005ull + 1442695040888963407ull;
-			float big = (r >> 60) == 0 ? 30000.0f : 1.0f; /* some near 65504 */
-			float x = ((float)((r >> 33) & 0xffff) / 32768.0f - 1.0f) * big;
-			((uint16_t *)kv.k)[i] = duet_f32_to_f16(x);
-			((uint16_t *)kv.v)[i] = duet_f32_to_f16(x * 0.75f);
+		cr_assert_eq(duet_kv_cache_init(&kv, 1, n_ctx, n, t), DUET_OK);
+		float row_k[256], row_v[256];
+		for (uint32_t j = 0; j < n_ctx; j++) {
+			for (uint32_t i = 0; i < n; i++) {
+				r = r * 6364136223846793005ull + 1442695040888963407ull;
+				float big = (r >> 60) == 0 ? 30000.0f : 1.0f; /* some near 65504 */
+				float x = ((float)((r >> 33) & 0xffff) / 32768.0f - 1.0f) * big;
+				row_k[i] = x;
+				row_v[i] = x * 0.75f;
+			}
+			duet_kv_store(t, duet_kv_row(&kv, 0, 0, j), row_k, n);
+			duet_kv_store(t, duet_kv_row(&kv, 1, 0, j), row_v, n);
 		}
 		float q16[128], scores[41], acc_a[128], acc_b[128];
 		for (uint32_t d = 0; d < hd; d++)
@@ -399,7 +410,8 @@ Test(cpu, simd_attention_loops_equal_reference_bit_for_bit)
 			for (uint32_t j = 0; j < n_pos; j++) {
 				float want = duet_attn_score_ref(&kv, 0, hd, q16, j, hd, 0.125f);
 				cr_assert_eq(memcmp(&scores[j], &want, 4), 0,
-					     "hd %u score %u of %u: %.9g vs %.9g", hd, j, n_pos,
+					     "%s hd %u score %u of %u: %.9g vs %.9g",
+					     duet_kv_type_name(t), hd, j, n_pos,
 					     (double)scores[j], (double)want);
 			}
 		}
@@ -407,20 +419,22 @@ Test(cpu, simd_attention_loops_equal_reference_bit_for_bit)
 			for (uint32_t d = 0; d < hd; d++)
 				acc_a[d] = acc_b[d] = 0.0f;
 			for (uint32_t j = 0; j < n_ctx; j++) {
-				const uint16_t *v = (const uint16_t *)kv.v + (uint64_t)j * 2 * hd;
+				const uint8_t *v = duet_kv_row(&kv, 1, 0, j);
 				float vs = 0.25f + (float)j * 0.37f, ms = 0.5f + (float)(j % 3) * 0.2f;
-				bool ok_a = duet_attn_accumulate(acc_a, v, hd, vs, f16);
-				bool ok_b = duet_attn_accumulate_ref(acc_b, v, hd, vs, f16);
-				cr_assert_eq(ok_a, ok_b, "hd %u f16 %d position %u: finite %d vs %d",
-					     hd, f16, j, ok_a, ok_b);
+				bool ok_a = duet_attn_accumulate(acc_a, t, v, n, hd, hd, vs, f16);
+				bool ok_b = duet_attn_accumulate_ref(acc_b, t, v, n, hd, hd, vs, f16);
+				cr_assert_eq(ok_a, ok_b, "%s hd %u f16 %d position %u: finite "
+					     "%d vs %d", duet_kv_type_name(t), hd, f16, j, ok_a, ok_b);
 				if (!ok_a)
 					break; /* the caller discards the sums */
 				cr_assert_eq(memcmp(acc_a, acc_b, hd * sizeof *acc_a), 0,
-					     "hd %u f16 %d: accumulate differs at %u", hd, f16, j);
+					     "%s hd %u f16 %d: accumulate differs at %u",
+					     duet_kv_type_name(t), hd, f16, j);
 				duet_attn_rescale(acc_a, hd, ms, f16);
 				duet_attn_rescale_ref(acc_b, hd, ms, f16);
 				cr_assert_eq(memcmp(acc_a, acc_b, hd * sizeof *acc_a), 0,
-					     "hd %u f16 %d: rescale differs at %u", hd, f16, j);
+					     "%s hd %u f16 %d: rescale differs at %u",
+					     duet_kv_type_name(t), hd, f16, j);
 			}
 		}
 		duet_kv_cache_finish(&kv);
