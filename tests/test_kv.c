@@ -531,7 +531,7 @@ static void intrude(void *user)
  * it generates alone, on backend be (Vulkan: the pool in the device's
  * memory, attention and cache stores through the page table). */
 static void preempted_run_on(duet_backend be, int variant, double swap_gbps,
-			     bool expect_swap)
+			     bool expect_swap, duet_kv_type kt)
 {
 	duet_model *m;
 	cr_assert_eq(duet_model_load(ctx_model, NULL, &m), DUET_OK, "%s", duet_last_error());
@@ -542,7 +542,7 @@ static void preempted_run_on(duet_backend be, int variant, double swap_gbps,
 	int32_t want[N_GEN], got[N_GEN];
 	float want_l[300], got_l[300];
 	duet_context_options alone = { .n_ctx = 64, .n_batch = 8, .backend = be,
-				       .device = dev };
+				       .device = dev, .kv_type = kt };
 	duet_context *a;
 	cr_assert_eq(duet_context_create(m, &alone, &a), DUET_OK, "%s", duet_last_error());
 	generate(a, want, want_l, -1, NULL, NULL);
@@ -586,7 +586,7 @@ static void preempted_run_on(duet_backend be, int variant, double swap_gbps,
 
 static void preempted_run(duet_backend be, double swap_gbps, bool expect_swap)
 {
-	preempted_run_on(be, 0, swap_gbps, expect_swap);
+	preempted_run_on(be, 0, swap_gbps, expect_swap, DUET_KV_F16);
 }
 
 Test(kv, context_preempted_by_swap_gives_uninterrupted_output, .init = make_ctx_model,
@@ -613,6 +613,19 @@ Test(kv, vulkan_context_preempted_by_recompute_gives_uninterrupted_output,
 {
 	need_vulkan();
 	preempted_run(DUET_BACKEND_VULKAN, 1e-9, false);
+}
+
+/* The same with a q8_0 cache (rows of 80 bytes, 12 a page, the page's
+ * last 64 bytes unused) beside the intruder's f16 one in the same pool:
+ * swapped or recomputed q8_0 pages give the uninterrupted run's bits, on
+ * the CPU and through the Vulkan kernels' page tables. */
+Test(kv, q8_0_contexts_preempted_give_uninterrupted_output, .init = make_ctx_model,
+     .timeout = 120)
+{
+	preempted_run_on(DUET_BACKEND_CPU, 0, 1000.0, true, DUET_KV_Q8_0);
+	preempted_run_on(DUET_BACKEND_CPU, 0, 1e-9, false, DUET_KV_Q8_0);
+	need_vulkan();
+	preempted_run_on(DUET_BACKEND_VULKAN, 0, 1000.0, true, DUET_KV_Q8_0);
 }
 
 /* A request no pool could hold fails with NOMEM; equal priority gets
@@ -658,8 +671,8 @@ Test(kv, vulkan_gpu_kernels_preempted_give_uninterrupted_output,
      .init = make_ctx_model, .timeout = 120)
 {
 	need_vulkan();
-	preempted_run_on(DUET_BACKEND_VULKAN, 2, 1000.0, true);
-	preempted_run_on(DUET_BACKEND_VULKAN, 2, 1e-9, false);
+	preempted_run_on(DUET_BACKEND_VULKAN, 2, 1000.0, true, DUET_KV_F16);
+	preempted_run_on(DUET_BACKEND_VULKAN, 2, 1e-9, false, DUET_KV_F16);
 }
 
 /* A pool in host memory serves CPU contexts only: Vulkan is refused with
