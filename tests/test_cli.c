@@ -435,7 +435,8 @@ Test(cli, text_prompts_and_chat_run, .init = make_small_model, .fini = drop_smal
 /* The KV cache type as llama.cpp spells it (-ctk/-ctv, --cache-type-k/-v):
  * bad names, K and V of different types and a q8_0 cache for heads of 16
  * are one-line errors; on the demo LLM an f32 cache gives the f16 cache's
- * greedy tokens and q8_0 starts the same way; bench --json names the type. */
+ * greedy tokens and q8_0 starts the same way; bench --json names the type
+ * and the --kv-page of a pool. */
 Test(cli, kv_cache_types_are_options_like_llama_cpp, .init = make_small_model,
      .fini = drop_small_model, .timeout = 120)
 {
@@ -467,15 +468,23 @@ Test(cli, kv_cache_types_are_options_like_llama_cpp, .init = make_small_model,
 	cr_assert_geq(same, 8, "q8_0 cache: %s, f16: %s", ids[2], ids[0]);
 	for (int t = 0; t < 3; t++)
 		free(ids[t]);
+	/* in a pool of 4 KiB pages (15 q8_0 rows of 272 bytes each) */
 	r = RUN("bench", "-m", llm, "-p", "8", "-n", "4", "-r", "1", "--json", "--backend",
-		"cpu", "-ctk", "q8_0");
+		"cpu", "-ctk", "q8_0", "--kv-pool", "4M", "--kv-page", "4K");
 	cr_assert_eq(r.exit_code, 0, "%s", r.err);
 	json *j = json_parse(r.out);
 	cr_assert_not_null(j, "%s", r.out);
 	cr_assert_str_eq(json_get(j, "kv_type")->str, "q8_0");
 	cr_assert_gt(json_get(j, "tg_tps")->num, 0);
+	const json *pool = json_get(j, "kv_pool");
+	cr_assert(pool && json_get(pool, "page_bytes"), "%s", r.out);
+	cr_assert_eq(json_get(pool, "page_bytes")->num, 4096);
 	json_free(j);
 	proc_free(&r);
+	r = RUN("run", "-m", llm, "-p", "x", "--kv-pool", "1M", "--kv-page", "100");
+	expect_one_line_error(&r, "run", 2);
+	r = RUN("run", "-m", llm, "-p", "x", "--kv-page", "4K");
+	expect_one_line_error(&r, "run", 2);
 }
 
 Test(cli, tokenize_prints_like_llama_tokenize)

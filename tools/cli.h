@@ -74,6 +74,7 @@ typedef struct cli_backend {
 	duet_model_options mo; /* --mem-budget, --io */
 	bool quiet;            /* --quiet: no progress bar */
 	uint64_t kv_pool_bytes; /* --kv-pool: the cache in a pool of this size */
+	uint32_t kv_page_bytes; /* --kv-page: its page size; 0: the default */
 	duet_backend draft_backend; /* --backend-draft */
 	bool draft_backend_given;
 	duet_kv_type kv_type;  /* -ctk / -ctv (one type for both) */

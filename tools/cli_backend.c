@@ -21,6 +21,8 @@ const char cli_backend_usage[] =
 	"                          every pass\n"
 	"  --kv-pool B             the KV cache in pages of a shared pool of B\n"
 	"                          bytes (K/M/G), on the Vulkan device in use\n"
+	"  --kv-page B             the pool's page size: a multiple of 64 bytes\n"
+	"                          (default 16K)\n"
 	"  -ctk, --cache-type-k T  KV cache type: f16 (default), f32 or q8_0\n"
 	"  -ctv, --cache-type-v T  (q8_0: 53% of f16's memory). K and V share\n"
 	"                          one type: either option sets both, and\n"
@@ -53,6 +55,7 @@ int cli_backend_option(const char *cmd, int argc, char **argv, int *i,
 	    !cli_is(a, "--device", NULL) &&
 	    !cli_is(a, "--kernels", NULL) && !cli_is(a, "--mem-budget", NULL) &&
 	    !cli_is(a, "--io", NULL) && !cli_is(a, "--kv-pool", NULL) &&
+	    !cli_is(a, "--kv-page", NULL) &&
 	    !cli_is(a, "-ctk", "--cache-type-k") && !cli_is(a, "-ctv", "--cache-type-v"))
 		return 0;
 	if (!cli_value(cmd, argc, argv, i, &v))
@@ -75,6 +78,18 @@ int cli_backend_option(const char *cmd, int argc, char **argv, int *i,
 		*(is_k ? &b->kv_k_given : &b->kv_v_given) = true;
 		b->kv_type = t;
 		return 1;
+	}
+	if (cli_is(a, "--kv-page", NULL)) {
+		uint32_t pct;
+		uint64_t bytes;
+		if (duet_weights_parse_budget(v, &bytes, &pct) && !pct && bytes &&
+		    bytes % 64 == 0 && bytes <= (4u << 20)) {
+			b->kv_page_bytes = (uint32_t)bytes;
+			return 1;
+		}
+		cli_error(cmd, CLI_USAGE, "bad --kv-page '%s' (a multiple of 64 "
+			  "bytes up to 4M, with K or M)", v);
+		return -1;
 	}
 	if (cli_is(a, "--kv-pool", NULL)) {
 		uint32_t pct;
@@ -183,8 +198,15 @@ int cli_context(const char *cmd, duet_model *m, const cli_backend *b,
 	co->backend = *dev ? b->backend : DUET_BACKEND_CPU;
 	co->device = *dev;
 	co->kv_type = b->kv_type;
+	if (b->kv_page_bytes && !b->kv_pool_bytes) {
+		duet_device_close(*dev);
+		*dev = NULL;
+		return cli_error(cmd, CLI_USAGE, "--kv-page sizes the pages of a "
+				 "--kv-pool; give --kv-pool too");
+	}
 	if (b->kv_pool_bytes) {
-		duet_kv_pool_options po = { .pool_bytes = b->kv_pool_bytes, .device = *dev };
+		duet_kv_pool_options po = { .pool_bytes = b->kv_pool_bytes,
+					    .page_bytes = b->kv_page_bytes, .device = *dev };
 		s = duet_kv_pool_create(&po, &cli_pool);
 		if (s != DUET_OK) {
 			duet_device_close(*dev);
