@@ -312,8 +312,9 @@ typedef struct duet_kv_pool_options {
 
 /* Creates a pool of pool_bytes / page_bytes pages (zeroed, unless
  * virtual). DUET_E_INVAL (no page, page size), DUET_E_NOMEM,
- * DUET_E_UNSUPPORTED / DUET_E_DEVICE_NOMEM (on a device: more than one
- * binding of it can reach, or its memory). */
+ * DUET_E_UNSUPPORTED / DUET_E_DEVICE_NOMEM (on a device: more than four
+ * of its bindings can reach, or its memory; the pages are split over up
+ * to four allocations where one binding reaches less than the pool). */
 DUET_API duet_status duet_kv_pool_create(const duet_kv_pool_options *o,
 					 duet_kv_pool **out);
 
