@@ -12,28 +12,13 @@
 #include "device.h"
 #include "error.h"
 #include "kv_pool.h"
+#include "vk_weights.h"
 
 typedef struct pool_vk {
 	uint32_t n;
 	duet_vk_heap *heap[DUET_KV_MAX_CHUNKS];
 	duet_vk_range mem[DUET_KV_MAX_CHUNKS];
 } pool_vk;
-
-/* The most bytes one chunk may hold on c: one storage binding, one texel
- * binding (attn_cpu reads the cache through texels), one allocation.
- * DUET_VK_MAX_RANGE=BYTES plays a device whose bindings are that small, so
- * pools of several chunks are tested on any device. */
-static uint64_t chunk_limit(const duet_vk_caps *c)
-{
-	uint64_t most = c->max_storage_range;
-	if (c->max_texel_bytes < most)
-		most = c->max_texel_bytes;
-	if (c->max_alloc < most)
-		most = c->max_alloc;
-	const char *env = getenv("DUET_VK_MAX_RANGE");
-	uint64_t play = env ? strtoull(env, NULL, 10) : 0;
-	return play >= 4096 && play < most ? play : most;
-}
 
 duet_status duet_kv_pool_vk_alloc(duet_device *dev, uint32_t page_bytes,
 				  uint32_t n_pages, void **vk,
@@ -43,7 +28,9 @@ duet_status duet_kv_pool_vk_alloc(duet_device *dev, uint32_t page_bytes,
 	*vk = NULL;
 	duet_vk_device *d = duet_device_vk(dev);
 	const duet_vk_caps *c = duet_vk_device_get_caps(d);
-	uint64_t per = chunk_limit(c) / page_bytes;
+	/* a chunk is bound as storage (attn_gpu, the QKV epilogue) and as
+	 * texels (attn_cpu) */
+	uint64_t per = duet_vk_binding_reach(c, true, true) / page_bytes;
 	if (per > n_pages)
 		per = n_pages;
 	if (per == 0 || (n_pages + per - 1) / per > DUET_KV_MAX_CHUNKS)

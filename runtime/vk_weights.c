@@ -56,21 +56,25 @@ static duet_status upload_f32(duet_vk_weights *w, const float *v, uint32_t n,
 	return s;
 }
 
+uint64_t duet_vk_binding_reach(const duet_vk_caps *c, bool storage, bool texel)
+{
+	uint64_t most = c->max_alloc;
+	if (storage && c->max_storage_range < most)
+		most = c->max_storage_range;
+	if (texel && c->max_texel_bytes < most)
+		most = c->max_texel_bytes;
+	const char *env = getenv("DUET_VK_MAX_RANGE");
+	uint64_t play = env ? strtoull(env, NULL, 10) : 0;
+	return play >= 4096 && play < most ? play : most;
+}
+
 /* Most rows one part may hold: the binding range the variant uses, the
  * allocation cap, and whole groups of `align` rows (quads, pairs). */
 static uint32_t rows_per_part(const duet_vk_weights *w, uint64_t row_bytes,
 			      uint32_t align)
 {
-	const duet_vk_caps *c = duet_vk_device_get_caps(w->d);
-	uint64_t limit = w->gpu ? c->max_storage_range : c->max_texel_bytes;
-	if (limit > c->max_alloc)
-		limit = c->max_alloc;
-	/* DUET_VK_MAX_RANGE=BYTES plays a device whose weight parts must be
-	 * that small, so the splitting path is exercised on any device */
-	const char *env = getenv("DUET_VK_MAX_RANGE");
-	uint64_t play = env ? strtoull(env, NULL, 10) : 0;
-	if (play >= 4096 && play < limit)
-		limit = play;
+	uint64_t limit = duet_vk_binding_reach(duet_vk_device_get_caps(w->d),
+					       w->gpu, !w->gpu);
 	uint64_t rows = limit / row_bytes;
 	rows -= rows % align;
 	return rows > UINT32_MAX ? UINT32_MAX : (uint32_t)rows;

@@ -98,4 +98,11 @@ bool duet_vk_weights_streamed(const duet_vk_weights *w, uint32_t il);
  * caller makes sure the device is done with the slot's previous layer. */
 duet_status duet_vk_weights_fill(duet_vk_weights *w, uint32_t il);
 
+/* The most bytes one buffer may span on c when a kernel binds it as a
+ * storage buffer (storage) and/or a texel buffer (texel), within the
+ * allocation cap. DUET_VK_MAX_RANGE=BYTES (at least 4096) plays a device
+ * whose bindings reach that far only, so the paths that split weights and
+ * KV pools run on any device. Thread-safe. */
+uint64_t duet_vk_binding_reach(const duet_vk_caps *c, bool storage, bool texel);
+
 #endif
