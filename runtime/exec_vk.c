@@ -242,9 +242,14 @@ static duet_status write_inputs(duet_vk_exec *x, vk_plan *p, const duet_step *st
 			return DUET_ERR(DUET_E_INVAL, "a paged step needs its page table "
 					"(%u ids for room of %llu)", x->n_page_ids,
 					(unsigned long long)cap);
+		/* one chunk (every pool a binding reaches whole): the ids are
+		 * the entries already */
 		uint32_t *pt = p->pages.map, per = x->paged.per_chunk;
-		for (uint32_t i = 0; i < x->n_page_ids; i++)
-			pt[i] = x->page_ids[i] / per << 24 | x->page_ids[i] % per;
+		if (x->paged.n_chunks == 1)
+			memcpy(pt, x->page_ids, x->n_page_ids * sizeof *pt);
+		else
+			for (uint32_t i = 0; i < x->n_page_ids; i++)
+				pt[i] = x->page_ids[i] / per << 24 | x->page_ids[i] % per;
 	}
 	float *in = p->x.map ? p->x.map : p->in.map;
 	const duet_weight *e = &m->tok_embd;
