@@ -209,6 +209,17 @@ static void shape_for(const rec *r, const vk_mat *mat, const mm_out *o,
 	}
 }
 
+/* The push-constant fields that place layer il's rows in a pool's pages
+ * (kvaddr.glsl); zero for a contiguous cache. */
+static void kv_paging(const duet_vk_exec *x, uint32_t il, uint32_t *off,
+		      uint32_t *tpp, uint32_t *page)
+{
+	bool paged = x->paged.tpp != 0;
+	*off = paged ? 2 * il : 0;
+	*tpp = x->paged.tpp;
+	*page = paged ? x->paged.streams | (x->paged.page_bytes / 64) << 16 : 0;
+}
+
 /* The four cache bindings of layer il's kernels: a contiguous cache's K
  * and V (K again in the slots it leaves unused), or a pool's chunks (chunk
  * 0 again where it has fewer than four); kvaddr.glsl picks among them. */
@@ -258,11 +269,8 @@ void duet_vkr_mm(rec *r, const vk_mat *mat, const mm_out *o,
 		bool paged = qkv && x->paged.tpp, staged = qkv && x->kv_type == DUET_KV_Q8_0;
 		if (qkv)
 			sh.spec[5] = x->kv_type;
-		if (paged) {
-			pc.kv_off = 2 * o->layer;
-			pc.kv_tpp = x->paged.tpp;
-			pc.kv_page = x->paged.streams | (x->paged.page_bytes / 64) << 16;
-		}
+		if (paged)
+			kv_paging(x, o->layer, &pc.kv_off, &pc.kv_tpp, &pc.kv_page);
 		duet_vk_range b[16] = {
 			part->range, r->p->act, o->y, o->res, o->bias,
 			x->m->rope_factors ? w->factors : w->dummy,
@@ -344,11 +352,7 @@ void duet_vkr_attn(rec *r, const duet_gnode *n, const vk_tail *tail,
 		.scale = a->scale,
 	};
 	bool paged = x->paged.tpp != 0;
-	if (paged) {
-		pc.kv_off = 2 * a->layer;
-		pc.kv_tpp = x->paged.tpp;
-		pc.kv_page = x->paged.streams | (x->paged.page_bytes / 64) << 16;
-	}
+	kv_paging(x, a->layer, &pc.kv_off, &pc.kv_tpp, &pc.kv_page);
 	duet_vk_range kv[4];
 	kv_bind(x, a->layer, kv);
 	duet_vk_range b[15] = { r->p->q, kv[0], kv[1], r->p->ao, r->p->step };
@@ -374,11 +378,7 @@ void duet_vkr_kvq(rec *r, uint32_t il, const char *lbl)
 	duet_vk_exec *x = r->x;
 	struct duet_pc_kvq pc = { .n_kv = x->m->hp.n_embd_kv, .q8_max = 127.0f };
 	bool paged = x->paged.tpp != 0;
-	if (paged) {
-		pc.kv_off = 2 * il;
-		pc.kv_tpp = x->paged.tpp;
-		pc.kv_page = x->paged.streams | (x->paged.page_bytes / 64) << 16;
-	}
+	kv_paging(x, il, &pc.kv_off, &pc.kv_tpp, &pc.kv_page);
 	duet_vk_range kv[4];
 	kv_bind(x, il, kv);
 	duet_vk_range b[7] = { r->p->kvf, kv[0], kv[1], r->p->step,
