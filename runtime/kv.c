@@ -113,10 +113,3 @@ void duet_kv_store(duet_kv_type t, uint8_t *row, const float *x, uint32_t n)
 		memcpy(q + 32 * b, block + 2, 32);
 	}
 }
-
-void duet_kv_load(duet_kv_type t, const uint8_t *row, uint32_t row_n,
-		  uint32_t col0, uint32_t n, float *out)
-{
-	for (uint32_t i = 0; i < n; i++)
-		out[i] = duet_kv_value(t, row, row_n, col0 + i);
-}

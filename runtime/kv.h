@@ -86,9 +86,4 @@ static inline float duet_kv_value(duet_kv_type t, const uint8_t *row, uint32_t n
 /* Stores the n floats x as a row of type t at row (duet_kv_row_bytes). */
 void duet_kv_store(duet_kv_type t, uint8_t *row, const float *x, uint32_t n);
 
-/* Writes the values of columns [col0, col0 + n) of a row of type t into
- * out as floats (duet_kv_value). */
-void duet_kv_load(duet_kv_type t, const uint8_t *row, uint32_t row_n,
-		  uint32_t col0, uint32_t n, float *out);
-
 #endif

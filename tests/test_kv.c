@@ -418,6 +418,14 @@ Test(kv, cpu_cache_types_page_and_stay_near_f16, .timeout = 60)
 /* Row formats: q8_0 keeps llama.cpp's rounding (value = f16 scale x int,
  * the int round(x / scale) with scale = max|x| / 127), f16 and f32 the
  * values; a head size the type cannot split is an error naming it. */
+/* Columns [c0, c0 + n) of a row of n_row values of type t, as floats. */
+static void load_row(duet_kv_type t, const uint8_t *row, uint32_t n_row,
+		     uint32_t c0, uint32_t n, float *out)
+{
+	for (uint32_t i = 0; i < n; i++)
+		out[i] = duet_kv_value(t, row, n_row, c0 + i);
+}
+
 Test(kv, row_formats_round_as_llama_cpp)
 {
 	float x[64], y[64];
@@ -428,7 +436,7 @@ Test(kv, row_formats_round_as_llama_cpp)
 	cr_assert_eq(duet_kv_row_bytes(DUET_KV_Q8_0, 48), 0);
 	cr_assert_eq(duet_kv_row_bytes(DUET_KV_F32, 64), 256);
 	duet_kv_store(DUET_KV_Q8_0, row, x, 64);
-	duet_kv_load(DUET_KV_Q8_0, row, 64, 0, 64, y);
+	load_row(DUET_KV_Q8_0, row, 64, 0, 64, y);
 	for (int b = 0; b < 2; b++) {
 		float amax = 0;
 		for (int i = 0; i < 32; i++)
@@ -442,13 +450,13 @@ Test(kv, row_formats_round_as_llama_cpp)
 	}
 	/* the second half alone, as attention loads one head */
 	float z[32];
-	duet_kv_load(DUET_KV_Q8_0, row, 64, 32, 32, z);
+	load_row(DUET_KV_Q8_0, row, 64, 32, 32, z);
 	cr_assert(memcmp(z, y + 32, sizeof z) == 0);
 	duet_kv_store(DUET_KV_F32, row, x, 64);
-	duet_kv_load(DUET_KV_F32, row, 64, 0, 64, y);
+	load_row(DUET_KV_F32, row, 64, 0, 64, y);
 	cr_assert(memcmp(x, y, sizeof y) == 0);
 	duet_kv_store(DUET_KV_F16, row, x, 64);
-	duet_kv_load(DUET_KV_F16, row, 64, 0, 64, y);
+	load_row(DUET_KV_F16, row, 64, 0, 64, y);
 	for (int i = 0; i < 64; i++)
 		cr_assert_eq(y[i], duet_round_f16(x[i]));
 	cr_assert_eq(duet_kv_type_check(DUET_KV_Q8_0, 48, 96), DUET_E_INVAL);
