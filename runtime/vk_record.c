@@ -145,7 +145,8 @@ static void tail_bind(rec *r, const vk_tail *t, duet_vk_range b[3],
 }
 
 /* The matrix kernel for this plan and device, and its shape:
- *   gpu      mm_gpu: a workgroup of 64 threads per R rows x T tokens;
+ *   gpu      mm_gpu: a workgroup of 64 threads in sets of TPR, R rows a
+ *            set, x T tokens;
  *   cpu, one token   mm_cpu: R = 8, 16 or 32 rows per invocation (by the
  *                    matrix height), 8 invocations per workgroup;
  *   cpu, batches     mm_cpu_tok: workgroups of 8 invocations, each of T
@@ -161,7 +162,7 @@ typedef struct mm_level {
 
 typedef struct mm_shape {
 	char name[32];
-	uint32_t spec[7];
+	uint32_t spec[8];
 	uint32_t rows_per_group; /* rows one workgroup covers */
 	uint32_t tok_per_group;  /* tokens one workgroup covers (0: all) */
 	uint32_t n_levels;       /* mm_cpu_tok: its dispatches */
@@ -175,11 +176,17 @@ static void shape_for(const rec *r, const vk_mat *mat, const mm_out *o,
 	const char *t = type_suffix(mat->type);
 	memset(sh, 0, sizeof *sh);
 	if (r->x->gpu) {
+		/* threads per row set: the largest power of two (4 .. 64) not
+		 * above the row's 64-element units, so that a 768-wide row
+		 * keeps 8 threads busy on each of 8 sets, not 3 of 64 */
 		uint32_t R = o->epi == DUET_EPI_QKV ? 4 : 2, T = batch ? 4 : 1;
+		uint32_t units = mat->n_pad / 64, tpr = 64;
+		while (tpr > 4 && tpr > units)
+			tpr /= 2;
 		snprintf(sh->name, sizeof sh->name, "mm_gpu_%s", t);
 		sh->spec[0] = 64, sh->spec[1] = R, sh->spec[2] = T;
-		sh->spec[3] = o->epi, sh->spec[4] = 64;
-		sh->rows_per_group = R;
+		sh->spec[3] = o->epi, sh->spec[4] = 64, sh->spec[7] = tpr;
+		sh->rows_per_group = R * (64 / tpr);
 		sh->tok_per_group = batch ? T : 0;
 	} else if (!batch) {
 		/* more rows per invocation share each activation load over
@@ -292,7 +299,7 @@ void duet_vkr_mm(rec *r, const vk_mat *mat, const mm_out *o,
 				   (has_tail ? 5u << 10 : 0);
 		if (!sh.n_levels) {
 			vk_recipe tiles = { BY_TILES, gx, sh.tok_per_group, 0, false };
-			duet_vkr_dispatch(r, sh.name, sh.spec, 7, b, mod->n_bindings,
+			duet_vkr_dispatch(r, sh.name, sh.spec, 8, b, mod->n_bindings,
 					  written, &pc, sizeof pc, gx,
 					  sh.tok_per_group ? &tiles : NULL, lbl);
 			continue;
@@ -306,7 +313,7 @@ void duet_vkr_mm(rec *r, const vk_mat *mat, const mm_out *o,
 					 l + 1 == sh.n_levels };
 			sh.spec[1] = lv->R, sh.spec[2] = lv->T, sh.spec[4] = upper;
 			r->sibling = l > 0;
-			duet_vkr_dispatch(r, sh.name, sh.spec, 7, b, mod->n_bindings,
+			duet_vkr_dispatch(r, sh.name, sh.spec, 8, b, mod->n_bindings,
 					  written, &pc, sizeof pc, lgx, &rc, lbl);
 		}
 	}

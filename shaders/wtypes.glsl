@@ -303,8 +303,10 @@ void unit_dot(uvec4 h[HDR_N], uvec4 v[UNIT_TX], uint u, const vec4 A[UA],
 }
 
 // The per-group part of K types: scales by d (and dmin with the mins,
-// S holding the per-32 quant sums).
-float group_dot(uvec4 h[HDR_N], const float D[8], const float S[8], int isum)
+// S holding the per-32 quant sums, when mins is true: a group split over
+// several invocations takes them once).
+float group_dot(uvec4 h[HDR_N], const float D[8], const float S[8], int isum,
+		bool mins)
 {
 #if WTYPE == T_Q4_K || WTYPE == T_Q5_K
 	uvec3 sc = uvec3(h[0].y, h[0].z, h[0].w);
@@ -314,8 +316,8 @@ float group_dot(uvec4 h[HDR_N], const float D[8], const float S[8], int isum)
 		k_scale_min(sc, j, s, m);
 		msum += int(m) * int(S[j]);
 	}
-	return (half_lo(h[0].x) * D[0]) * float(isum) -
-	       (half_hi(h[0].x) * D[0]) * float(msum);
+	float r = (half_lo(h[0].x) * D[0]) * float(isum);
+	return mins ? r - (half_hi(h[0].x) * D[0]) * float(msum) : r;
 #elif WTYPE == T_Q6_K
 	return (half_lo(h[1].x) * D[0]) * float(isum);
 #else
@@ -374,7 +376,36 @@ void fetch_unit(uint gt, uint u, out uvec4 v[UNIT_TX])
 		if (K_TYPE)                                                        \
 			[[unroll]] for (uint r = 0; r < R; r++)                    \
 				[[unroll]] for (uint t = 0; t < T; t++)            \
-					acc[r][t] += group_dot(hr[r], D[t], S[t], isum[r][t]); \
+					acc[r][t] += group_dot(hr[r], D[t], S[t], isum[r][t], true); \
+	}
+
+// As ROW_DOTS over 64-element units k0, k0 + kstep, ... instead of whole
+// groups, so that more invocations share a short row (the GPU kernel); a
+// K type's group term is split by unit, its mins taken with unit 0.
+#define ROW_UNIT_DOTS(acc, r0, k0, kstep)                                        \
+	[[dont_unroll]] for (uint k = k0; k < pc.n_in / UNIT; k += kstep) {        \
+		uint g = k / NUNITS, u = k % NUNITS;                               \
+		float D[T][8], S[T][8];                                            \
+		vec4 A[T][UA];                                                     \
+		vec2 du[T], su[T];                                                 \
+		[[unroll]] for (uint t = 0; t < T; t++) {                          \
+			act_group(tok_x(t), pc.n_in, g, D[t], S[t]);            \
+			act_unit(tok_x(t), g, u, A[t]);                         \
+			act_block(tok_x(t), pc.n_in, g, u, du[t], su[t]);       \
+		}                                                                  \
+		[[unroll]] for (uint r = 0; r < R; r++) {                          \
+			uint gt_ = min(r0 + r, pc.n_rows - 1) * pc.w_row_texels +  \
+				   g * GROUP_TX;                                   \
+			uvec4 hr_[HDR_N], v[UNIT_TX];                              \
+			fetch_header(gt_, hr_);                                    \
+			fetch_unit(gt_, u, v);                                     \
+			[[unroll]] for (uint t = 0; t < T; t++) {                  \
+				int isum_ = 0;                                     \
+				unit_dot(hr_, v, u, A[t], du[t], su[t], acc[r][t], isum_); \
+				if (K_TYPE)                                        \
+					acc[r][t] += group_dot(hr_, D[t], S[t], isum_, u == 0); \
+			}                                                          \
+		}                                                                  \
 	}
 
 #endif
