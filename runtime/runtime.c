@@ -386,12 +386,10 @@ duet_status duet_session_generate_ids(duet_session *s, const int32_t *prompt, ui
 duet_status duet_session_generate(duet_session *s, const char *prompt, uint32_t max_tokens,
 				  duet_token_fn cb, void *user)
 {
-	const duet_model *m = text_model(s);
-	size_t len = strlen(prompt), cap = len + 8, n;
-	int32_t *ids = malloc(cap * sizeof *ids);
-	if (!ids)
-		return DUET_ERR(DUET_E_NOMEM, "out of memory");
-	duet_status st = duet_tokenize(m, prompt, len, true, false, ids, cap, &n);
+	size_t n;
+	int32_t *ids;
+	duet_status st = duet_tokenize_all(text_model(s), prompt, strlen(prompt), true,
+					   false, &ids, &n);
 	if (st == DUET_OK && n > UINT32_MAX)
 		st = DUET_ERR(DUET_E_RANGE, "a prompt of %zu tokens", n);
 	if (st == DUET_OK)

@@ -162,6 +162,28 @@ duet_status duet_tokenize(const duet_model *m, const char *text, size_t len,
 	return s;
 }
 
+duet_status duet_tokenize_all(const duet_model *m, const char *text, size_t len,
+			      bool add_special, bool parse_special, int32_t **tokens,
+			      size_t *n_tokens)
+{
+	duet_tokens t = { 0 };
+	*tokens = NULL;
+	*n_tokens = 0;
+	duet_status s = duet_vocab_tokenize(&m->vocab, text, len, add_special,
+					    parse_special, &t);
+	if (s != DUET_OK) {
+		free(t.ids);
+		return s;
+	}
+	if (!t.n) {
+		free(t.ids);
+		t.ids = NULL;
+	}
+	*tokens = t.ids; /* malloc'd by the tokenizer */
+	*n_tokens = t.n;
+	return DUET_OK;
+}
+
 duet_status duet_detokenize(const duet_model *m, const int32_t *tokens, size_t n,
 			    bool remove_special, bool unparse_special, char *buf,
 			    size_t cap, size_t *len)

@@ -432,6 +432,36 @@ Test(cli, text_prompts_and_chat_run, .init = make_small_model, .fini = drop_smal
 	proc_free(&r);
 }
 
+/* A vocabulary without a token for its word-start space spells each
+ * space as three byte tokens, so a prompt may have more tokens than
+ * bytes: tokenize, score and run (through the session API's tokenizer
+ * too) take it whole. */
+Test(cli, prompts_of_more_tokens_than_bytes_run, .init = make_small_model,
+     .fini = drop_small_model)
+{
+	const char *spaced = "0 1 2 3 4 5 6 7 8 9"; /* 41 tokens, 19 bytes */
+	proc_result r = RUN("tokenize", "-m", model, "-p", spaced, "--ids");
+	cr_assert_eq(r.exit_code, 0, "%s", r.err);
+	uint32_t n = 1;
+	for (const char *p = r.out; *p; p++)
+		n += *p == ',';
+	cr_assert_gt(n, strlen(spaced) + 8, "%u tokens: %s", n, r.out);
+	proc_free(&r);
+	r = RUN("run", "-m", model, "-p", spaced, "-n", "2", "--temp", "0", "--ids");
+	cr_assert_eq(r.exit_code, 0, "%s", r.err);
+	proc_free(&r);
+	char path[600];
+	snprintf(path, sizeof path, "%s/spaced-%d.txt", test_tmpdir(), getpid());
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(spaced, f);
+	fclose(f);
+	r = RUN("score", "-m", model, "-f", path);
+	cr_assert_eq(r.exit_code, 0, "%s", r.err);
+	proc_free(&r);
+	remove(path);
+}
+
 /* The KV cache type as llama.cpp spells it (-ctk/-ctv, --cache-type-k/-v):
  * bad names, K and V of different types and a q8_0 cache for heads of 16
  * are one-line errors; on the demo LLM an f32 cache gives the f16 cache's

@@ -109,11 +109,9 @@ static double report_window(const int32_t *tok, uint32_t n, uint32_t base,
 static duet_status text_tokens(const duet_model *m, const char *text, size_t len,
 			       int32_t **out, uint32_t *n)
 {
-	size_t cap = len + 8, count = 0;
-	int32_t *ids = malloc(cap * sizeof *ids);
-	if (!ids)
-		return DUET_E_NOMEM;
-	duet_status s = duet_tokenize(m, text, len, true, false, ids, cap, &count);
+	size_t count = 0;
+	int32_t *ids;
+	duet_status s = duet_tokenize_all(m, text, len, true, false, &ids, &count);
 	if (s == DUET_OK && count > UINT32_MAX)
 		s = DUET_ERR(DUET_E_INVAL, "text too long: %zu tokens", count);
 	if (s != DUET_OK) {

@@ -74,10 +74,7 @@ int cmd_tokenize(int argc, char **argv)
 	int32_t *out = NULL;
 	size_t n = 0;
 	if (s == DUET_OK) {
-		size_t cap = len + 8;
-		out = malloc(cap * sizeof *out);
-		s = out ? duet_tokenize(m, text, len, !no_bos, special, out, cap, &n)
-			: DUET_E_NOMEM;
+		s = duet_tokenize_all(m, text, len, !no_bos, special, &out, &n);
 	}
 	if (s == DUET_OK && ids) {
 		printf("[");

@@ -135,6 +135,15 @@ DUET_API duet_status duet_tokenize(const duet_model *m, const char *text,
 				   bool parse_special, int32_t *tokens,
 				   size_t cap, size_t *n_tokens);
 
+/* As duet_tokenize, into a new array of exactly the tokens needed: on
+ * DUET_OK *tokens holds *n_tokens ids (NULL when there are none) and the
+ * caller frees it with free(). Errors: those of duet_tokenize but
+ * DUET_E_RANGE, and DUET_E_NOMEM. Thread-safe. */
+DUET_API duet_status duet_tokenize_all(const duet_model *m, const char *text,
+				       size_t len, bool add_special,
+				       bool parse_special, int32_t **tokens,
+				       size_t *n_tokens);
+
 /* Decodes n tokens into buf[cap] (not NUL-terminated), *len bytes, as
  * llama.cpp's detokenize: the leading space the tokenizer added is dropped,
  * remove_special drops the BOS/EOS it added, unparse_special prints control
