@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "cpu.h"
 #include "device.h"
 #include "error.h"
@@ -456,6 +457,113 @@ duet_status duet_context_eval(duet_context *c, const int32_t *tokens,
 	duet_status s = eval(c, tokens, n, all_logits, true, NULL);
 	if (s == DUET_OK)
 		*logits = c->logits;
+	return s;
+}
+
+/* Ends the pinned steps of cs[0..n) at ok ? their next position : the
+ * current one. */
+static void batch_end(duet_context *const *cs, uint32_t n, bool ok)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (cs[i]->seq)
+			duet_kv_seq_end(cs[i]->seq, cs[i]->n_past + ok);
+}
+
+/* One pass over up to n_batch members (see duet_context_eval_batch). */
+static duet_status eval_batch(duet_context *const *cs, const int32_t *tokens,
+			      uint32_t n, const float **logits)
+{
+	duet_context *c0 = cs[0];
+	uint32_t n_vocab = c0->model->desc.hp.n_vocab, pos[DUET_BATCH_MAX];
+	duet_kv_cache *kv[DUET_BATCH_MAX];
+	duet_status s = DUET_OK;
+	uint32_t begun = 0;
+	for (; begun < n && s == DUET_OK; begun++) {
+		duet_context *c = cs[begun];
+		if ((s = check_tokens(c, tokens + begun, 1)) != DUET_OK)
+			break;
+		if (n_vocab > c->logits_cap) {
+			float *l = realloc(c->logits, n_vocab * sizeof *l);
+			if (!l) {
+				s = DUET_ERR(DUET_E_NOMEM, "out of memory for logits");
+				break;
+			}
+			c->logits = l;
+			c->logits_cap = n_vocab;
+		}
+		if (c->seq) { /* pin the step's page, bringing back what was taken */
+			uint32_t valid;
+			s = duet_kv_seq_begin(c->seq, c->n_past, 1, &valid);
+			while (s == DUET_OK && valid < c->n_past) {
+				s = recompute(c, valid, c->n_past);
+				if (s == DUET_OK)
+					s = duet_kv_seq_begin(c->seq, c->n_past, 1, &valid);
+			}
+			if (s != DUET_OK)
+				break;
+			duet_kv_seq_view(c->seq, &c->kv.paged);
+		}
+		pos[begun] = c->n_past;
+		kv[begun] = &c->kv;
+	}
+	if (s != DUET_OK) {
+		batch_end(cs, begun, false);
+		return s;
+	}
+	duet_graph *g;
+	const float *out = NULL;
+	duet_step st = { .tokens = tokens, .n_tokens = n, .pos = pos, .kv = kv };
+	s = get_graph(c0, n == 1 ? BUCKET_ONE : BUCKET_BATCH, DUET_LOGITS_ALL, &g);
+	if (s == DUET_OK) {
+		/* the turn of the batch's most urgent member */
+		duet_priority pr = c0->sched_prio;
+		for (uint32_t i = 1; i < n; i++)
+			pr = cs[i]->sched_prio > pr ? cs[i]->sched_prio : pr;
+		if (c0->sched)
+			duet_sched_acquire(c0->sched, pr);
+		s = duet_cpu_run(c0->cpu, g, NULL, &st, &out);
+		if (c0->sched)
+			duet_sched_release(c0->sched);
+	}
+	batch_end(cs, n, s == DUET_OK);
+	for (uint32_t i = 0; s == DUET_OK && i < n; i++) {
+		duet_context *c = cs[i];
+		memcpy(c->logits, out + (uint64_t)i * n_vocab, n_vocab * sizeof(float));
+		if (c->seq)
+			c->hist[c->n_past] = tokens[i];
+		c->n_past++;
+		logits[i] = c->logits;
+	}
+	return s;
+}
+
+duet_status duet_context_eval_batch(duet_context *const *cs, const int32_t *tokens,
+				    uint32_t n, const float **logits)
+{
+	if (n == 0)
+		return DUET_ERR(DUET_E_INVAL, "no contexts to evaluate");
+	bool cpu = true;
+	for (uint32_t i = 0; i < n; i++) {
+		if (cs[i]->model != cs[0]->model)
+			return DUET_ERR(DUET_E_INVAL, "a batch holds contexts of one "
+					"model (context %u has another)", i);
+		for (uint32_t j = 0; j < i; j++)
+			if (cs[j] == cs[i])
+				return DUET_ERR(DUET_E_INVAL, "context %u is in the "
+						"batch twice", i);
+		cpu = cpu && !cs[i]->vx;
+	}
+	duet_status s = DUET_OK;
+	for (uint32_t i = 0; i < n && s == DUET_OK;) {
+		uint32_t m = cpu ? n - i : 1;
+		m = m < cs[i]->n_batch ? m : cs[i]->n_batch;
+		m = m < DUET_BATCH_MAX ? m : DUET_BATCH_MAX;
+		if (cpu)
+			s = eval_batch(cs + i, tokens + i, m, logits + i);
+		else
+			s = duet_context_eval(cs[i], tokens + i, 1, false, logits + i);
+		i += m;
+	}
 	return s;
 }
 

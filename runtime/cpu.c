@@ -212,7 +212,7 @@ static void k_rope(op_run *r)
 	float theta_scale = powf(p->freq_base, -2.0f / (float)p->n_rot);
 	memcpy(r->dst, r->src[0], (uint64_t)r->rows * cols * sizeof(float));
 	for (uint32_t b = 0; b < r->rows; b++) {
-		float theta = (float)(r->st->pos0 + b);
+		float theta = (float)duet_step_pos(r->st, b);
 		for (uint32_t i = 0; i < half; i++) {
 			float ff = p->factors ? p->factors[i] : 1.0f;
 			float a = p->freq_scale * (theta / ff);
@@ -232,6 +232,13 @@ static void k_rope(op_run *r)
 	}
 }
 
+/* The cache of batch row b: the step's own for several sequences, else
+ * the run's. */
+static duet_kv_cache *row_kv(const op_run *r, uint32_t b)
+{
+	return r->st->kv ? r->st->kv[b] : r->kv;
+}
+
 /* Online-softmax attention over positions 0..n_pos-1 for one query whose
  * scores are given, as llama.cpp's CPU flash attention computes it: a
  * running max M and sum S, and the weighted V sum kept, for an f16 cache,
@@ -240,11 +247,10 @@ static void k_rope(op_run *r)
  * sums (f16_acc = false), where llama.cpp would produce inf. f32 and q8_0
  * caches sum in f32 (llama.cpp's V sum for caches other than f16). The
  * loops over the head are attn_simd.c's. */
-static bool attend(const op_run *r, const float *scores, uint32_t kvh,
-		   uint32_t n_pos, bool f16_acc, float *acc, float *out)
+static bool attend(const op_run *r, const duet_kv_cache *kv, const float *scores,
+		   uint32_t kvh, uint32_t n_pos, bool f16_acc, float *acc, float *out)
 {
 	const duet_attn_params *p = &r->n->attn;
-	const duet_kv_cache *kv = r->kv;
 	uint32_t hd = p->head_dim;
 	float M = -INFINITY, S = 0.0f;
 	for (uint32_t d = 0; d < hd; d++)
@@ -282,35 +288,38 @@ static void k_attn_task(void *arg, uint32_t t, uint32_t thread)
 	float *acc = q16 + hd, *scores = acc + hd;
 	const float *q = r->src[0] + (uint64_t)b * p->n_head * hd + h * hd;
 	float *out = r->dst + (uint64_t)b * p->n_head * hd + h * hd;
-	bool f16 = r->kv->type == DUET_KV_F16;
+	const duet_kv_cache *kv = row_kv(r, b);
+	bool f16 = kv->type == DUET_KV_F16;
 	for (uint32_t d = 0; d < hd; d++)
 		q16[d] = f16 ? duet_round_f16(q[d]) : q[d];
-	uint32_t n_pos = r->st->pos0 + b + 1;
-	duet_attn_scores(r->kv, p->layer, kvh * hd, q16, n_pos, hd, p->scale,
-			 scores);
-	if (!attend(r, scores, kvh, n_pos, f16, acc, out))
-		attend(r, scores, kvh, n_pos, false, acc, out);
+	uint32_t n_pos = duet_step_pos(r->st, b) + 1;
+	duet_attn_scores(kv, p->layer, kvh * hd, q16, n_pos, hd, p->scale, scores);
+	if (!attend(r, kv, scores, kvh, n_pos, f16, acc, out))
+		attend(r, kv, scores, kvh, n_pos, false, acc, out);
 }
 
 static duet_status k_attn(op_run *r)
 {
 	const duet_attn_params *p = &r->n->attn;
 	uint32_t kv_cols = p->n_head_kv * p->head_dim;
+	uint32_t end = 0; /* past the last position of any row */
 	for (uint32_t b = 0; b < r->rows; b++) {
-		uint32_t pos = r->st->pos0 + b;
+		uint32_t pos = duet_step_pos(r->st, b);
+		duet_kv_cache *kv = row_kv(r, b);
 		for (int which = 0; which < 2; which++)
-			duet_kv_store(r->kv->type, duet_kv_row(r->kv, which, p->layer, pos),
+			duet_kv_store(kv->type, duet_kv_row(kv, which, p->layer, pos),
 				      r->src[1 + which] + (uint64_t)b * kv_cols, kv_cols);
+		end = pos + 1 > end ? pos + 1 : end;
 	}
 	uint32_t threads = duet_pool_size(r->c->pool);
 	/* q16, the accumulator, and a score per position */
-	uint64_t per = 2 * (uint64_t)p->head_dim + r->st->pos0 + r->rows;
+	uint64_t per = 2 * (uint64_t)p->head_dim + end;
 	if (!reserve((void **)&r->c->scratch, &r->c->scratch_bytes,
 		     per * threads * sizeof(float)))
 		return DUET_ERR(DUET_E_NOMEM, "out of memory in attention");
 	r->c->scratch_per_thread = per;
 	/* K and V rows read per (token, head) */
-	uint64_t bytes = (uint64_t)r->rows * p->n_head * (r->st->pos0 + r->rows) *
+	uint64_t bytes = (uint64_t)r->rows * p->n_head * end *
 			 p->head_dim * 4;
 	run_tasks(r, k_attn_task, r->rows * p->n_head, bytes);
 	return DUET_OK;
@@ -331,12 +340,22 @@ static duet_status check_step(const duet_graph *g, const duet_kv_cache *kv,
 	if (st->n_tokens == 0 || st->n_tokens > g->n_batch)
 		return DUET_ERR(DUET_E_INVAL, "step of %u tokens for a graph of "
 				"batch %u", st->n_tokens, g->n_batch);
-	if (kv->n_layer != hp->n_layer || kv->n_embd_kv != hp->n_embd_kv ||
-	    kv->row_bytes != duet_kv_row_bytes(kv->type, kv->n_embd_kv) ||
-	    (kv->paged.pages && kv->paged.row_bytes != kv->row_bytes) ||
-	    duet_kv_type_check(kv->type, hp->head_dim, hp->n_embd_kv) != DUET_OK)
-		return DUET_ERR(DUET_E_INVAL, "KV cache does not fit the model");
-	if (st->pos0 > kv->n_ctx || st->n_tokens > kv->n_ctx - st->pos0)
+	if ((st->pos == NULL) != (st->kv == NULL))
+		return DUET_ERR(DUET_E_INVAL, "a step of several sequences needs "
+				"both their positions and their caches");
+	for (uint32_t b = 0; b < (st->kv ? st->n_tokens : 1); b++) {
+		const duet_kv_cache *k = st->kv ? st->kv[b] : kv;
+		if (k->n_layer != hp->n_layer || k->n_embd_kv != hp->n_embd_kv ||
+		    k->row_bytes != duet_kv_row_bytes(k->type, k->n_embd_kv) ||
+		    (k->paged.pages && k->paged.row_bytes != k->row_bytes) ||
+		    duet_kv_type_check(k->type, hp->head_dim, hp->n_embd_kv) != DUET_OK)
+			return DUET_ERR(DUET_E_INVAL, "KV cache does not fit the model");
+		if (st->pos && st->pos[b] >= k->n_ctx)
+			return DUET_ERR(DUET_E_RANGE,
+					"position %u of row %u exceeds the context of %u",
+					st->pos[b], b, k->n_ctx);
+	}
+	if (!st->pos && (st->pos0 > kv->n_ctx || st->n_tokens > kv->n_ctx - st->pos0))
 		return DUET_ERR(DUET_E_RANGE,
 				"positions %u..%u exceed the context of %u",
 				st->pos0, st->pos0 + st->n_tokens - 1, kv->n_ctx);

@@ -31,7 +31,8 @@ void duet_cpu_set_weights(duet_cpu *c, duet_weights *w);
 uint32_t duet_cpu_threads(const duet_cpu *c);
 
 /* Runs graph g for one step. K/V of the step's positions are written into
- * kv; on DUET_OK *logits points at the graph's logits ([rows][n_vocab],
+ * kv (a step of several sequences: row b's into step->kv[b], and kv is
+ * unused); on DUET_OK *logits points at the graph's logits ([rows][n_vocab],
  * rows = 1 in LAST mode, else step->n_tokens valid rows), owned by c and
  * valid until the next run or until c is destroyed.
  * Errors: DUET_E_INVAL (token out of the vocabulary, n_tokens 0 or above

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define DUET_ERROR_MAX 1024
 
 static _Thread_local char last_error[DUET_ERROR_MAX];
 
@@ -55,6 +54,12 @@ duet_status duet_error_set(duet_status s, const char *file, int line,
 	va_start(ap, fmt);
 	vsnprintf(last_error + n, sizeof last_error - (size_t)n, fmt, ap);
 	va_end(ap);
+	return s;
+}
+
+duet_status duet_error_restore(duet_status s, const char *msg)
+{
+	snprintf(last_error, sizeof last_error, "%s", msg);
 	return s;
 }
 

@@ -8,6 +8,8 @@
 
 #include "duet/status.h"
 
+#define DUET_ERROR_MAX 1024 /* bytes of a thread's last message */
+
 #if defined(__GNUC__)
 #define DUET_PRINTF(a, b) __attribute__((format(printf, a, b)))
 #else
@@ -22,6 +24,10 @@ duet_status duet_error_set(duet_status s, const char *file, int line,
  * and returns s unchanged. Thread-safe. */
 duet_status duet_error_wrap(duet_status s, const char *fmt, ...)
 	DUET_PRINTF(2, 3);
+
+/* Records msg (a message taken from duet_last_error() on another thread)
+ * as it is and returns s. Thread-safe. */
+duet_status duet_error_restore(duet_status s, const char *msg);
 
 #define DUET_ERR(s, ...) duet_error_set((s), __FILE__, __LINE__, __VA_ARGS__)
 

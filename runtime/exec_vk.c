@@ -217,6 +217,9 @@ static duet_status check_step(const duet_vk_exec *x, const duet_graph *g,
 	if (st->n_tokens == 0 || st->n_tokens > g->n_batch)
 		return DUET_ERR(DUET_E_INVAL, "step of %u tokens for a graph of "
 				"batch %u", st->n_tokens, g->n_batch);
+	if (st->pos || st->kv)
+		return DUET_ERR(DUET_E_UNSUPPORTED, "the Vulkan executor runs one "
+				"sequence per step");
 	if (st->pos0 > x->n_ctx || st->n_tokens > x->n_ctx - st->pos0)
 		return DUET_ERR(DUET_E_RANGE, "positions %u..%u exceed the context "
 				"of %u", st->pos0, st->pos0 + st->n_tokens - 1,

@@ -101,12 +101,26 @@ typedef struct duet_graph {
 	duet_arena arena;
 } duet_graph;
 
+struct duet_kv_cache;
+
 /* Per-step inputs: the only things that change between runs of a graph. */
 typedef struct duet_step {
 	const int32_t *tokens; /* [n_tokens], each < n_vocab */
 	uint32_t n_tokens;     /* 1 .. graph n_batch */
 	uint32_t pos0;         /* position of tokens[0] */
+	/* Several sequences in one pass (decode steps of several contexts,
+	 * CPU executor only): row b is at position pos[b] of the cache
+	 * kv[b], attending to that cache's positions 0 .. pos[b]; pos0 and
+	 * the executor's own cache are then unused. NULL: one sequence. */
+	const uint32_t *pos;
+	struct duet_kv_cache *const *kv;
 } duet_step;
+
+/* Position of row b of st. */
+static inline uint32_t duet_step_pos(const duet_step *st, uint32_t b)
+{
+	return st->pos ? st->pos[b] : st->pos0 + b;
+}
 
 /* Builds the forward graph of m for batches of up to n_batch tokens.
  * *out borrows m (which must outlive it); free with duet_graph_destroy().

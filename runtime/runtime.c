@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "clock.h"
 #include "error.h"
 #include "kv.h"
@@ -18,6 +19,8 @@ struct duet_runtime {
 	duet_device *dev;         /* NULL when no context uses Vulkan */
 	duet_kv_pool *pool;       /* on dev, or in host memory; or NULL */
 	duet_sched *sched_dev, *sched_cpu;
+	duet_batcher *batch[2];   /* decode steps of the LLM's and the SLM's
+				     sessions (decode_batch), or NULL */
 	uint32_t n_threads, chunk;
 	duet_kv_type kv_type;
 };
@@ -95,6 +98,10 @@ duet_status duet_runtime_create(const duet_runtime_options *o, duet_runtime **ou
 		s = duet_sched_create(o->starve_ms, &rt->sched_dev);
 	if (s == DUET_OK)
 		s = duet_sched_create(o->starve_ms, &rt->sched_cpu);
+	for (int i = 0; i < 2 && s == DUET_OK && o->decode_batch > 1; i++)
+		if (i == 0 || rt->slm)
+			s = duet_batcher_create(o->decode_batch, o->batch_wait_ms,
+						&rt->batch[i]);
 	if (s != DUET_OK) {
 		duet_runtime_destroy(rt);
 		return s;
@@ -110,6 +117,8 @@ void duet_runtime_destroy(duet_runtime *rt)
 	duet_kv_pool_destroy(rt->pool);
 	duet_sched_destroy(rt->sched_dev);
 	duet_sched_destroy(rt->sched_cpu);
+	duet_batcher_destroy(rt->batch[0]);
+	duet_batcher_destroy(rt->batch[1]);
 	duet_device_close(rt->dev);
 	duet_model_destroy(rt->llm);
 	duet_model_destroy(rt->slm);
@@ -135,6 +144,13 @@ void duet_runtime_get_stats(duet_runtime *rt, duet_runtime_stats *st)
 	st->has_kv_pool = rt->pool != NULL;
 	if (rt->pool)
 		duet_kv_pool_stats(rt->pool, &st->kv);
+	for (int i = 0; i < 2; i++)
+		if (rt->batch[i]) {
+			duet_batch_stats bs;
+			duet_batcher_get_stats(rt->batch[i], &bs);
+			st->batch_passes += bs.passes;
+			st->batch_steps += bs.steps;
+		}
 }
 
 static duet_status open_context(duet_session *s, bool slm, duet_context **out)
@@ -263,6 +279,12 @@ static duet_status gen_single(duet_session *s, duet_context *c, const int32_t *p
 	t0 = duet_now_ms();
 	for (uint32_t i = 0; i < n; i++)
 		duet_sampler_accept(s->smp, prompt[i]);
+	/* decode steps in passes with the other sessions of this model */
+	duet_batcher *b = st == DUET_OK && duet_context_backend(c) == DUET_BACKEND_CPU
+				  ? s->rt->batch[src == DUET_SOURCE_SLM]
+				  : NULL;
+	if (b)
+		duet_batcher_join(b);
 	while (st == DUET_OK) {
 		int32_t tok;
 		st = duet_sampler_sample(s->smp, l, n_vocab, &tok);
@@ -273,9 +295,12 @@ static duet_status gen_single(duet_session *s, duet_context *c, const int32_t *p
 		if (st != DUET_OK || k->stop ||
 		    duet_context_n_past(c) == duet_context_n_ctx(c))
 			break;
-		st = duet_context_eval(c, &tok, 1, false, &l);
+		st = b ? duet_batcher_eval(b, c, tok, &l)
+		       : duet_context_eval(c, &tok, 1, false, &l);
 		s->st.llm_passes += src == DUET_SOURCE_LLM;
 	}
+	if (b)
+		duet_batcher_leave(b);
 	s->st.gen_ms = duet_now_ms() - t0;
 	return st;
 }

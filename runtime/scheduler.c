@@ -99,17 +99,8 @@ void duet_sched_acquire(duet_sched *s, duet_priority pr)
 	while (!may_go(s, p, t, t0, &starved)) {
 		/* held back by an active session above: look again when the
 		 * starvation limit runs out */
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
 		double left = s->starve_s - (duet_now_s() - t0);
-		if (left < 0.001)
-			left = 0.001;
-		ts.tv_sec += (time_t)left;
-		ts.tv_nsec += (long)((left - (double)(time_t)left) * 1e9);
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		struct timespec ts = duet_realtime_in(left < 0.001 ? 0.001 : left);
 		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 	}
 	s->waiting[p]--;

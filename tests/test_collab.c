@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "batch.h"
 #include "collab.h"
 #include "pick.h"
 #include "scheduler.h"
@@ -620,6 +621,224 @@ Test(collab, runtime_sessions_cancel_and_refuse, .timeout = 60)
 	duet_runtime_destroy(rt);
 	duet_runtime_options none = { 0 };
 	cr_assert_eq(duet_runtime_create(&none, &rt), DUET_E_INVAL);
+}
+
+/* ---- continuous batching ----------------------------------------------------- */
+
+#define NB 4
+
+static duet_model *demo_llm(void)
+{
+	char t[512];
+	snprintf(t, sizeof t, "%s/models/austen-llm-q8_0.gguf", DUET_SRC_DIR);
+	duet_model *m;
+	cr_assert_eq(duet_model_load(t, NULL, &m), DUET_OK, "%s", duet_last_error());
+	return m;
+}
+
+static const char *const batch_prompts[NB] = {
+	"It is a truth universally acknowledged",
+	"Emma Woodhouse, handsome, clever, and rich",
+	"The family of Dashwood had long been settled in Sussex.",
+	"Sir",
+};
+
+static uint32_t vocab_of(const duet_model *m)
+{
+	duet_model_info mi;
+	duet_model_get_info(m, &mi);
+	return mi.n_vocab;
+}
+
+/* Prefills context c with prompt i; returns the greedy first token. */
+static int32_t prefill(duet_model *m, duet_context *c, int i)
+{
+	int32_t ids[64];
+	size_t n;
+	cr_assert_eq(duet_tokenize(m, batch_prompts[i], strlen(batch_prompts[i]), true,
+				   false, ids, 64, &n), DUET_OK);
+	const float *l;
+	cr_assert_eq(duet_context_eval(c, ids, (uint32_t)n, false, &l), DUET_OK, "%s",
+		     duet_last_error());
+	return (int32_t)duet_argmax(l, vocab_of(m));
+}
+
+/* Greedy decode steps of four contexts as one pass each give every
+ * context the logits, bit for bit, it gets decoding alone: own caches,
+ * and pages of one pool small enough that the batch's members preempt
+ * each other (recomputed before each pass). Bad batches are refused and
+ * a failed pass advances nobody. */
+Test(collab, batched_decode_steps_equal_each_context_alone, .timeout = 120)
+{
+	duet_model *m = demo_llm();
+	uint32_t nv = vocab_of(m), steps = 24;
+	float *want = malloc((uint64_t)NB * steps * nv * sizeof *want);
+	for (int i = 0; i < NB; i++) {
+		duet_context_options co = { .n_ctx = 128, .n_threads = 1,
+					    .backend = DUET_BACKEND_CPU };
+		duet_context *c;
+		cr_assert_eq(duet_context_create(m, &co, &c), DUET_OK);
+		int32_t tok = prefill(m, c, i);
+		for (uint32_t k = 0; k < steps; k++) {
+			const float *l;
+			cr_assert_eq(duet_context_eval(c, &tok, 1, false, &l), DUET_OK);
+			memcpy(want + ((uint64_t)k * NB + i) * nv, l, nv * sizeof *l);
+			tok = (int32_t)duet_argmax(l, nv);
+		}
+		duet_context_destroy(c);
+	}
+	for (int pooled = 0; pooled < 2; pooled++) {
+		/* a pool that holds the four but not also the intruder, a
+		 * context of higher priority that evaluates a long prompt
+		 * now and then: the members' pages go, and the next pass
+		 * brings them back (swapped or recomputed) */
+		duet_kv_pool *pool = NULL;
+		duet_kv_pool_options po = { .pool_bytes = 1536u << 10, .page_bytes = 8192 };
+		duet_context *intruder = NULL;
+		if (pooled) {
+			cr_assert_eq(duet_kv_pool_create(&po, &pool), DUET_OK);
+			duet_context_options io = { .n_ctx = 128, .n_threads = 1,
+						    .backend = DUET_BACKEND_CPU, .kv_pool = pool,
+						    .priority = DUET_PRIORITY_INTERACTIVE };
+			cr_assert_eq(duet_context_create(m, &io, &intruder), DUET_OK);
+		}
+		duet_context *cs[NB];
+		int32_t tok[NB];
+		for (int i = 0; i < NB; i++) {
+			duet_context_options co = { .n_ctx = 128, .n_threads = 1,
+						    .backend = DUET_BACKEND_CPU,
+						    .kv_pool = pool };
+			cr_assert_eq(duet_context_create(m, &co, &cs[i]), DUET_OK);
+			tok[i] = prefill(m, cs[i], i);
+		}
+		for (uint32_t k = 0; k < steps; k++) {
+			const float *l[NB];
+			if (intruder && k % 8 == 4) {
+				int32_t long_prompt[100];
+				for (int j = 0; j < 100; j++)
+					long_prompt[j] = 3 + j;
+				const float *il;
+				cr_assert_eq(duet_context_eval(intruder, long_prompt, 100,
+							       false, &il), DUET_OK,
+					     "%s", duet_last_error());
+				duet_context_truncate(intruder, 0);
+			}
+			cr_assert_eq(duet_context_eval_batch(cs, tok, NB, l), DUET_OK,
+				     "%s", duet_last_error());
+			for (int i = 0; i < NB; i++) {
+				cr_assert_eq(memcmp(l[i], want + ((uint64_t)k * NB + i) * nv,
+						    nv * sizeof(float)), 0,
+					     "pool %d step %u context %d", pooled, k, i);
+				tok[i] = (int32_t)duet_argmax(l[i], nv);
+			}
+		}
+		if (pooled) {
+			duet_kv_stats ks;
+			duet_kv_pool_stats(pool, &ks);
+			cr_assert_gt(ks.preemptions, 0, "the pool was big enough for all");
+		}
+		/* refused: a context twice, another model, nothing */
+		const float *l[NB];
+		duet_context *twice[2] = { cs[0], cs[0] };
+		cr_assert_eq(duet_context_eval_batch(twice, tok, 2, l), DUET_E_INVAL);
+		cr_assert(strstr(duet_last_error(), "twice"), "%s", duet_last_error());
+		cr_assert_eq(duet_context_eval_batch(cs, tok, 0, l), DUET_E_INVAL);
+		int32_t bad[2] = { tok[0], (int32_t)nv };
+		uint32_t past0 = duet_context_n_past(cs[0]);
+		cr_assert_eq(duet_context_eval_batch(cs, bad, 2, l), DUET_E_INVAL);
+		cr_assert_eq(duet_context_n_past(cs[0]), past0, "a failed pass moved one");
+		for (int i = 0; i < NB; i++)
+			duet_context_destroy(cs[i]);
+		duet_context_destroy(intruder);
+		duet_kv_pool_destroy(pool);
+	}
+	duet_model *other = demo_llm();
+	duet_context_options co = { .n_ctx = 16, .backend = DUET_BACKEND_CPU };
+	duet_context *a, *b;
+	cr_assert_eq(duet_context_create(m, &co, &a), DUET_OK);
+	cr_assert_eq(duet_context_create(other, &co, &b), DUET_OK);
+	duet_context *mixed[2] = { a, b };
+	int32_t t2[2] = { 1, 1 };
+	const float *l2[2];
+	cr_assert_eq(duet_context_eval_batch(mixed, t2, 2, l2), DUET_E_INVAL);
+	cr_assert(strstr(duet_last_error(), "model"), "%s", duet_last_error());
+	duet_context_destroy(a);
+	duet_context_destroy(b);
+	duet_model_destroy(other);
+	duet_model_destroy(m);
+	free(want);
+}
+
+typedef struct batch_run {
+	duet_runtime *rt;
+	int prompt;
+	duet_status st;
+	collected c;
+} batch_run;
+
+static void *batch_main(void *arg)
+{
+	batch_run *b = arg;
+	duet_session_options so = { .mode = DUET_MODE_LLM, .n_ctx = 128 };
+	duet_session *s;
+	b->st = duet_session_open(b->rt, &so, &s);
+	if (b->st == DUET_OK) {
+		b->st = duet_session_generate(s, batch_prompts[b->prompt], 40, collect, &b->c);
+		duet_session_close(s);
+	}
+	return NULL;
+}
+
+/* Sessions of a runtime with decode_batch, generating on four threads at
+ * once, share passes and still write what each writes alone. */
+Test(collab, runtime_sessions_share_decode_passes, .timeout = 120)
+{
+	char t[512];
+	snprintf(t, sizeof t, "%s/models/austen-llm-q8_0.gguf", DUET_SRC_DIR);
+	batch_run alone[NB], together[NB];
+	for (int batched = 0; batched < 2; batched++) {
+		duet_runtime_options ro = { .llm_path = t, .backend = DUET_BACKEND_CPU,
+					    .n_threads = 1,
+					    .decode_batch = batched ? NB : 0,
+					    .batch_wait_ms = 50 };
+		duet_runtime *rt;
+		cr_assert_eq(duet_runtime_create(&ro, &rt), DUET_OK, "%s", duet_last_error());
+		batch_run *r = batched ? together : alone;
+		pthread_t th[NB];
+		for (int i = 0; i < NB; i++) {
+			r[i] = (batch_run){ .rt = rt, .prompt = i };
+			if (!batched) /* one after another */
+				batch_main(&r[i]);
+			else
+				cr_assert_eq(pthread_create(&th[i], NULL, batch_main, &r[i]), 0);
+		}
+		for (int i = 0; batched && i < NB; i++)
+			pthread_join(th[i], NULL);
+		duet_runtime_stats st;
+		duet_runtime_get_stats(rt, &st);
+		if (batched)
+			cr_assert_gt(st.batch_steps, st.batch_passes,
+				     "%llu steps in %llu passes: no pass held two",
+				     (unsigned long long)st.batch_steps,
+				     (unsigned long long)st.batch_passes);
+		else
+			cr_assert_eq(st.batch_passes, 0);
+		duet_runtime_destroy(rt);
+	}
+	for (int i = 0; i < NB; i++) {
+		cr_assert_eq(together[i].st, DUET_OK, "%s", duet_status_str(together[i].st));
+		cr_assert_eq(together[i].c.n, alone[i].c.n, "session %d", i);
+		cr_assert_arr_eq(together[i].c.ids, alone[i].c.ids,
+				 alone[i].c.n * sizeof(int32_t), "session %d", i);
+	}
+	char d[512];
+	snprintf(d, sizeof d, "%s/models/austen-slm-q8_0.gguf", DUET_SRC_DIR);
+	duet_runtime_options bad = { .llm_path = t, .backend = DUET_BACKEND_CPU,
+				     .decode_batch = DUET_BATCH_MAX + 1 };
+	duet_runtime *rt = NULL;
+	cr_assert_eq(duet_runtime_create(&bad, &rt), DUET_E_INVAL);
+	cr_assert(strstr(duet_last_error(), "batch"), "%s", duet_last_error());
+	(void)d;
 }
 
 /* ---- the scheduler ----------------------------------------------------------- */

@@ -611,6 +611,14 @@ typedef struct duet_runtime_options {
 	uint32_t prefill_chunk;    /* tokens per turn in a prompt; 0: 64 */
 	double starve_ms;          /* most a session waits behind an active
 				      higher-priority one; 0: 200 */
+	uint32_t decode_batch;     /* continuous batching: the decode steps
+				      of up to this many sessions of one
+				      model (modes llm and slm) run as one
+				      forward pass on the CPU executor, the
+				      tokens unchanged (2 .. 64; 0 or 1:
+				      each session alone) */
+	double batch_wait_ms;      /* most a decode step waits for the
+				      other sessions' steps; 0: 2 */
 } duet_runtime_options;
 
 /* Loads the models and opens the device. On DUET_OK the caller frees *out
@@ -634,6 +642,8 @@ typedef struct duet_runtime_stats {
 	uint64_t starved;     /* turns given past the starvation limit */
 	bool has_kv_pool;     /* kv_pool_bytes was set: kv holds its figures */
 	duet_kv_stats kv;
+	uint64_t batch_passes; /* decode_batch: forward passes of decode steps */
+	uint64_t batch_steps;  /* and the steps they held (both models) */
 } duet_runtime_stats;
 
 /* Fills *st. Thread-safe. */
