@@ -478,6 +478,13 @@ static duet_status eval_batch(duet_context *const *cs, const int32_t *tokens,
 	duet_kv_cache *kv[DUET_BATCH_MAX];
 	duet_status s = DUET_OK;
 	uint32_t begun = 0;
+	/* one turn on the resource, at the most urgent member's priority,
+	 * for the pass and whatever its members must recompute first */
+	duet_priority pr = c0->sched_prio;
+	for (uint32_t i = 1; i < n; i++)
+		pr = cs[i]->sched_prio > pr ? cs[i]->sched_prio : pr;
+	if (c0->sched)
+		duet_sched_acquire(c0->sched, pr);
 	for (; begun < n && s == DUET_OK; begun++) {
 		duet_context *c = cs[begun];
 		if ((s = check_tokens(c, tokens + begun, 1)) != DUET_OK)
@@ -508,23 +515,18 @@ static duet_status eval_batch(duet_context *const *cs, const int32_t *tokens,
 	}
 	if (s != DUET_OK) {
 		batch_end(cs, begun, false);
+		if (c0->sched)
+			duet_sched_release(c0->sched);
 		return s;
 	}
 	duet_graph *g;
 	const float *out = NULL;
 	duet_step st = { .tokens = tokens, .n_tokens = n, .pos = pos, .kv = kv };
 	s = get_graph(c0, n == 1 ? BUCKET_ONE : BUCKET_BATCH, DUET_LOGITS_ALL, &g);
-	if (s == DUET_OK) {
-		/* the turn of the batch's most urgent member */
-		duet_priority pr = c0->sched_prio;
-		for (uint32_t i = 1; i < n; i++)
-			pr = cs[i]->sched_prio > pr ? cs[i]->sched_prio : pr;
-		if (c0->sched)
-			duet_sched_acquire(c0->sched, pr);
+	if (s == DUET_OK)
 		s = duet_cpu_run(c0->cpu, g, NULL, &st, &out);
-		if (c0->sched)
-			duet_sched_release(c0->sched);
-	}
+	if (c0->sched)
+		duet_sched_release(c0->sched);
 	batch_end(cs, n, s == DUET_OK);
 	for (uint32_t i = 0; s == DUET_OK && i < n; i++) {
 		duet_context *c = cs[i];
