@@ -1,9 +1,12 @@
 #version 450
-// Attention for GPUs: a workgroup per (token, head); threads split the
-// head's dimensions, the q.k products meet through subgroupAdd and shared
-// memory, and every thread keeps its own dimensions of the running V sum
-// (f16-rounded for an f16 cache). Same numerics as attn_cpu.comp and the
-// CPU reference.
+// Attention for GPUs: a workgroup per (token, head) takes the cached
+// positions in blocks of WG: each thread scores one position of the block
+// (q from shared memory against that position's K row), the block's
+// maximum and the running sum rescale as in online softmax, and then each
+// thread adds its own dimensions of the block's V rows, weighted by the
+// scores in shared memory. A few barriers per block, not two per
+// position. Sums are f32 (as llama.cpp's Vulkan flash attention keeps
+// them); an f16 cache still rounds q to f16 first, as the CPU does.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #extension GL_KHR_shader_subgroup_arithmetic : require
@@ -32,7 +35,8 @@ layout(push_constant) uniform PC { duet_pc_attn pc; };
 #include "tail.glsl"
 
 shared float red[WG];
-shared uint overflow;
+shared float sq[HD];  // the query (f16-rounded for an f16 cache)
+shared float sp[WG];  // the block's weights exp(s - M)
 
 // Word i of cache chunk c (kvaddr.glsl).
 uint kv_ld(uint c, uint i)
@@ -56,6 +60,20 @@ float cache_val(uint c, uint row, uint kvh, uint d)
 	return unpackHalf2x16(kv_ld(c, i >> 1))[i & 1u];
 }
 
+// The maximum (or, sum true, the sum) of v over the workgroup.
+float wg_reduce(float v, bool sum)
+{
+	float r = sum ? subgroupAdd(v) : subgroupMax(v);
+	if (subgroupElect())
+		red[gl_SubgroupID] = r;
+	barrier();
+	float t = red[0];
+	for (uint i = 1; i < gl_NumSubgroups; i++)
+		t = sum ? t + red[i] : max(t, red[i]);
+	barrier();
+	return t;
+}
+
 void main()
 {
 	uint tok = gl_WorkGroupID.x / pc.n_head, h = gl_WorkGroupID.x % pc.n_head;
@@ -63,66 +81,48 @@ void main()
 	if (tok >= step.n_tok)
 		return;
 	uint kvh = h / (pc.n_head / pc.n_head_kv);
-	float q[DPT], acc[DPT];
-	[[unroll]] for (uint k = 0; k < DPT; k++) {
-		uint d = tid + k * WG;
-		float qd = d < HD ? Q[tok * pc.q_stride + h * HD + d] : 0.0;
-		q[k] = KVT == DUET_KVT_F16 ? round_f16(qd) : qd;
+	for (uint d = tid; d < HD; d += WG) {
+		float qd = Q[tok * pc.q_stride + h * HD + d];
+		sq[d] = KVT == DUET_KVT_F16 ? round_f16(qd) : qd;
 	}
+	float acc[DPT];
+	[[unroll]] for (uint k = 0; k < DPT; k++)
+		acc[k] = 0.0;
 	uint n_pos = step.pos0 + tok + 1;
-	float S = 0.0;
-	for (uint pass = 0; pass < 2; pass++) {
-		bool f16_acc = pass == 0 && KVT == DUET_KVT_F16;
-		float M = -1.0 / 0.0;
-		S = 0.0;
+	float M = -1.0 / 0.0, S = 0.0; // S: this thread's share of the sum
+	barrier();
+	for (uint j0 = 0; j0 < n_pos; j0 += WG) {
+		uint j = j0 + tid;
+		float s = -1.0 / 0.0;
+		if (j < n_pos) {
+			uint ck, rowk = kv_row(j, 0u, pc.n_embd_kv, ck);
+			float dot = 0.0;
+			for (uint d = 0; d < HD; d++)
+				dot += sq[d] * cache_val(ck, rowk, kvh, d);
+			s = dot * pc.scale;
+		}
+		float mn = max(M, wg_reduce(s, false));
+		float ms = exp(M - mn); // 0 for the first block
+		float p = j < n_pos ? exp(s - mn) : 0.0;
+		sp[tid] = p;
+		S = S * ms + p;
+		M = mn;
 		[[unroll]] for (uint k = 0; k < DPT; k++)
-			acc[k] = 0.0;
-		if (tid == 0)
-			overflow = 0;
+			acc[k] *= ms;
 		barrier();
-		for (uint j = 0; j < n_pos; j++) {
-			uint ck, cv;
-			uint rowk = kv_row(j, 0u, pc.n_embd_kv, ck);
-			uint rowv = kv_row(j, 1u, pc.n_embd_kv, cv);
-			float part = 0.0;
+		uint nb = min(WG, n_pos - j0);
+		for (uint i = 0; i < nb; i++) {
+			uint cv, rowv = kv_row(j0 + i, 1u, pc.n_embd_kv, cv);
+			float w = sp[i];
 			[[unroll]] for (uint k = 0; k < DPT; k++) {
 				uint d = tid + k * WG;
 				if (d < HD)
-					part += q[k] * cache_val(ck, rowk, kvh, d);
+					acc[k] += w * cache_val(cv, rowv, kvh, d);
 			}
-			float sg = subgroupAdd(part);
-			if (subgroupElect())
-				red[gl_SubgroupID] = sg;
-			barrier();
-			float dot = 0.0;
-			for (uint i = 0; i < gl_NumSubgroups; i++)
-				dot += red[i];
-			barrier();
-			float s = dot * pc.scale, ms = 1.0, vs = 1.0;
-			if (s > M) {
-				ms = exp(M - s);
-				M = s;
-				[[unroll]] for (uint k = 0; k < DPT; k++)
-					acc[k] = f16_acc ? round_f16(acc[k] * ms) : acc[k] * ms;
-			} else {
-				vs = exp(s - M);
-			}
-			[[unroll]] for (uint k = 0; k < DPT; k++) {
-				uint d = tid + k * WG;
-				if (d >= HD)
-					continue;
-				float a = fma(cache_val(cv, rowv, kvh, d), vs, acc[k]);
-				acc[k] = f16_acc ? round_f16(a) : a;
-				if (isinf(acc[k]) || isnan(acc[k]))
-					atomicOr(overflow, 1u);
-			}
-			S = S * ms + vs;
 		}
-		barrier();
-		if (overflow == 0 || !f16_acc)
-			break;
-		barrier();
+		barrier(); // sp is rewritten by the next block
 	}
+	S = wg_reduce(S, true);
 	[[unroll]] for (uint k = 0; k < DPT; k++) {
 		uint d = tid + k * WG;
 		if (d < HD)

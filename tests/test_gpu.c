@@ -288,7 +288,8 @@ static float rel_diff(const float *a, const float *b, uint32_t n)
  * was split that far; with a pool, the Vulkan context's cache in its pages
  * after another context took `fill` positions' pages. */
 static void check_model_kv(const model_case *mc, int variant, uint32_t min_parts,
-			   duet_kv_type kt, duet_kv_pool_options *pool, uint32_t fill)
+			   duet_kv_type kt, duet_kv_pool_options *pool, uint32_t fill,
+			   uint32_t np)
 {
 	duet_synth_options so = { .arch = mc->arch, .dim = mc->dim,
 				  .layers = mc->layers, .heads = mc->heads,
@@ -310,7 +311,7 @@ static void check_model_kv(const model_case *mc, int variant, uint32_t min_parts
 	cr_assert_eq(s, DUET_OK, "%s", duet_last_error());
 	duet_context *c[2];
 	duet_context_options o = { .backend = DUET_BACKEND_CPU, .n_batch = 8,
-				   .n_ctx = 64, .kv_type = kt };
+				   .n_ctx = np + 51, .kv_type = kt };
 	cr_assert_eq(duet_context_create(m, &o, &c[0]), DUET_OK);
 	o.backend = DUET_BACKEND_VULKAN;
 	o.device = pdev;
@@ -341,25 +342,25 @@ static void check_model_kv(const model_case *mc, int variant, uint32_t min_parts
 			      tag, w->output.n_parts);
 		duet_device_release_weights(pdev, w);
 	}
-	int32_t toks[13];
-	for (int i = 0; i < 13; i++)
+	int32_t *toks = malloc(np * sizeof *toks);
+	for (uint32_t i = 0; i < np; i++)
 		toks[i] = (int32_t)((i * 37 + 11) % mc->vocab);
 	uint32_t nv = mc->vocab;
-	float *ref = malloc(13 * nv * sizeof *ref);
+	float *ref = malloc((uint64_t)np * nv * sizeof *ref);
 	const float *l;
-	cr_assert_eq(duet_context_eval(c[0], toks, 13, true, &l), DUET_OK);
-	memcpy(ref, l, 13 * nv * sizeof *ref);
-	cr_assert_eq(duet_context_eval(c[1], toks, 13, true, &l), DUET_OK, "%s",
+	cr_assert_eq(duet_context_eval(c[0], toks, np, true, &l), DUET_OK);
+	memcpy(ref, l, (uint64_t)np * nv * sizeof *ref);
+	cr_assert_eq(duet_context_eval(c[1], toks, np, true, &l), DUET_OK, "%s",
 		     duet_last_error());
-	for (int t = 0; t < 13; t++) {
+	for (uint32_t t = 0; t < np; t++) {
 		float d = rel_diff(ref + t * nv, l + t * nv, nv);
 		/* exact up to float order, but a rounding flip in an 8-bit
 		 * activation quantum can move the logits by a percent or two */
-		cr_expect(d < 0.05f, "%s kernels %d: prompt position %d differs by "
+		cr_expect(d < 0.05f, "%s kernels %d: prompt position %u differs by "
 			  "%.4f of the logit scale", tag, variant, t, d);
 	}
 	/* decode: greedy ids from the device against the CPU's logits */
-	int32_t tok = toks[12];
+	int32_t tok = toks[np - 1];
 	for (int step = 0; step < 5; step++) {
 		int32_t id;
 		cr_assert_eq(duet_context_eval(c[0], &tok, 1, false, &l), DUET_OK);
@@ -383,6 +384,7 @@ static void check_model_kv(const model_case *mc, int variant, uint32_t min_parts
 		}
 	}
 	free(ref);
+	free(toks);
 	duet_context_destroy(c[0]);
 	duet_context_destroy(c[1]);
 	duet_context_destroy(filler);
@@ -396,7 +398,7 @@ static void check_model_kv(const model_case *mc, int variant, uint32_t min_parts
 
 static void check_model_parts(const model_case *mc, int variant, uint32_t min_parts)
 {
-	check_model_kv(mc, variant, min_parts, DUET_KV_F16, NULL, 0);
+	check_model_kv(mc, variant, min_parts, DUET_KV_F16, NULL, 0, 13);
 }
 
 static void check_model(const model_case *mc, int variant)
@@ -426,7 +428,8 @@ Test(gpu_models, cache_types_match_cpu)
 		uint32_t rb = duet_kv_row_bytes(runs[i].t, mc->kv_heads * (mc->dim / mc->heads));
 		duet_kv_pool_options po = { .pool_bytes = 4u << 20,
 					    .page_bytes = (3 * rb + 63) / 64 * 64 };
-		check_model_kv(mc, runs[i].variant, 0, runs[i].t, runs[i].paged ? &po : NULL, 0);
+		check_model_kv(mc, runs[i].variant, 0, runs[i].t, runs[i].paged ? &po : NULL, 0,
+			       13);
 	}
 }
 
@@ -443,7 +446,7 @@ Test(gpu_models, pools_split_over_bindings_match_cpu)
 	for (int t = 0; t < 2; t++) {
 		duet_kv_pool_options po = { .pool_bytes = 65536, .page_bytes = 1024 };
 		uint32_t tpp = 1024 / duet_kv_row_bytes(types[t], 64);
-		check_model_kv(&mc, 1 + t, 0, types[t], &po, 9 * tpp);
+		check_model_kv(&mc, 1 + t, 0, types[t], &po, 9 * tpp, 13);
 	}
 	duet_device *pdev;
 	duet_device_options dopt = { .cache_dir = "" };
@@ -456,6 +459,19 @@ Test(gpu_models, pools_split_over_bindings_match_cpu)
 	cr_assert(strstr(duet_last_error(), "65536"), "%s", duet_last_error());
 	duet_device_close(pdev);
 	unsetenv("DUET_VK_MAX_RANGE");
+}
+
+/* Contexts longer than one block of the GPU attention kernel (32
+ * positions) several times over, so later blocks bring new maxima: 100
+ * prompt positions and 5 decoded, f16 on both families, q8_0 in pool
+ * pages on the gpu family (heads of 64, GQA). */
+Test(gpu_models, long_contexts_match_cpu)
+{
+	static const model_case mc = { "llama", "q8_0", 128, 1, 2, 1, 128, 300, false };
+	check_model_kv(&mc, 1, 0, DUET_KV_F16, NULL, 0, 100);
+	check_model_kv(&mc, 2, 0, DUET_KV_F16, NULL, 0, 100);
+	duet_kv_pool_options po = { .pool_bytes = 1u << 20, .page_bytes = 1024 };
+	check_model_kv(&mc, 2, 0, DUET_KV_Q8_0, &po, 0, 100);
 }
 
 /* The shapes and epilogues (GQA, biases, NEOX rope, K types, tied); the
