@@ -145,10 +145,8 @@ static void tail_bind(rec *r, const vk_tail *t, duet_vk_range b[3],
 }
 
 /* The matrix kernel for this plan and device, and its shape:
- *   gpu, one token   mm_gpu: a workgroup of 64 threads in sets of TPR,
- *                    R rows a set;
- *   gpu, batches     mm_gpu_tile: a workgroup of 64 threads, R rows each,
- *                    over tiles of T tokens staged in shared memory;
+ *   gpu      mm_gpu: a workgroup of 64 threads in sets of TPR, R rows a
+ *            set, T tokens (1, or 8 in batches);
  *   cpu, one token   mm_cpu: R = 8, 16 or 32 rows per invocation (by the
  *                    matrix height), 8 invocations per workgroup;
  *   cpu, batches     mm_cpu_tok: workgroups of 8 invocations, each of T
@@ -177,27 +175,22 @@ static void shape_for(const rec *r, const vk_mat *mat, const mm_out *o,
 	bool batch = r->p->n_batch > 1 && !o->take_last;
 	const char *t = type_suffix(mat->type);
 	memset(sh, 0, sizeof *sh);
-	if (r->x->gpu && batch) {
-		/* R rows per thread (the epilogue's quads and pairs), T
-		 * tokens per workgroup: 32 sums a thread */
-		uint32_t R = o->epi == DUET_EPI_QKV ? 4 : 2, T = 32 / R;
-		snprintf(sh->name, sizeof sh->name, "mm_gpu_tile_%s", t);
-		sh->spec[0] = 64, sh->spec[1] = R, sh->spec[2] = T;
-		sh->spec[3] = o->epi, sh->spec[4] = 64;
-		sh->rows_per_group = 64 * R;
-		sh->tok_per_group = T;
-	} else if (r->x->gpu) {
+	if (r->x->gpu) {
 		/* threads per row set: the largest power of two (4 .. 64) not
 		 * above the row's 64-element units, so that a 768-wide row
-		 * keeps 8 threads busy on each of 8 sets, not 3 of 64 */
-		uint32_t R = o->epi == DUET_EPI_QKV ? 4 : 2;
+		 * keeps 8 threads busy on each of 8 sets, not 3 of 64. Batches
+		 * take 8 tokens a workgroup through the same sums, so a token's
+		 * result is the same in a batch as in a decode step (a
+		 * recomputed position must equal the one it replaces) */
+		uint32_t R = o->epi == DUET_EPI_QKV ? 4 : 2, T = batch ? 8 : 1;
 		uint32_t units = mat->n_pad / 64, tpr = 64;
 		while (tpr > 4 && tpr > units)
 			tpr /= 2;
 		snprintf(sh->name, sizeof sh->name, "mm_gpu_%s", t);
-		sh->spec[0] = 64, sh->spec[1] = R, sh->spec[2] = 1;
+		sh->spec[0] = 64, sh->spec[1] = R, sh->spec[2] = T;
 		sh->spec[3] = o->epi, sh->spec[4] = 64, sh->spec[7] = tpr;
 		sh->rows_per_group = R * (64 / tpr);
+		sh->tok_per_group = batch ? T : 0;
 	} else if (!batch) {
 		/* more rows per invocation share each activation load over
 		 * more weights (m25 Q4_0 decode: 128 -> 168 t/s from R 8 to

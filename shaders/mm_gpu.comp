@@ -1,6 +1,5 @@
 #version 450
-// Matrix-vector kernel for GPUs (decode, and a batch's last token; batches
-// go to mm_gpu_tile.comp): a workgroup of WG threads holds WG / TPR sets of
+// Matrix kernel for GPUs: a workgroup of WG threads holds WG / TPR sets of
 // TPR threads, each set R rows; a set's threads split its rows into
 // 64-element units (thread i takes units i, i + TPR, ...), so a short row
 // still keeps its threads busy (TPR is chosen per matrix from the row
@@ -15,7 +14,7 @@
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint R = 4;   // rows per set
-layout(constant_id = 2) const uint T = 1;   // tokens per workgroup (1)
+layout(constant_id = 2) const uint T = 1;   // tokens per workgroup
 layout(constant_id = 3) const uint EPI = 0; // DUET_EPI_*
 layout(constant_id = 4) const uint WG = 64; // = local_size_x
 layout(constant_id = 7) const uint TPR = 64; // threads per row set (2^k <= WG)

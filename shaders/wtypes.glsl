@@ -381,29 +381,31 @@ void fetch_unit(uint gt, uint u, out uvec4 v[UNIT_TX])
 
 // As ROW_DOTS over 64-element units k0, k0 + kstep, ... instead of whole
 // groups, so that more invocations share a short row (the GPU kernel); a
-// K type's group term is split by unit, its mins taken with unit 0.
+// K type's group term is split by unit, its mins taken with unit 0. Token
+// by token, so registers hold one token's activations (the weights come
+// again from the cache for each token); every (row, token) sum takes its
+// units in the same order whatever T is, so a token's result does not
+// depend on the batch it came in.
 #define ROW_UNIT_DOTS(acc, r0, k0, kstep)                                        \
 	[[dont_unroll]] for (uint k = k0; k < pc.n_in / UNIT; k += kstep) {        \
 		uint g = k / NUNITS, u = k % NUNITS;                               \
-		float D[T][8], S[T][8];                                            \
-		vec4 A[T][UA];                                                     \
-		vec2 du[T], su[T];                                                 \
 		[[unroll]] for (uint t = 0; t < T; t++) {                          \
-			act_group(tok_x(t), pc.n_in, g, D[t], S[t]);            \
-			act_unit(tok_x(t), g, u, A[t]);                         \
-			act_block(tok_x(t), pc.n_in, g, u, du[t], su[t]);       \
-		}                                                                  \
-		[[unroll]] for (uint r = 0; r < R; r++) {                          \
-			uint gt_ = min(r0 + r, pc.n_rows - 1) * pc.w_row_texels +  \
-				   g * GROUP_TX;                                   \
-			uvec4 hr_[HDR_N], v[UNIT_TX];                              \
-			fetch_header(gt_, hr_);                                    \
-			fetch_unit(gt_, u, v);                                     \
-			[[unroll]] for (uint t = 0; t < T; t++) {                  \
+			float D[8], S[8];                                          \
+			vec4 A[UA];                                                \
+			vec2 du, su;                                               \
+			act_group(tok_x(t), pc.n_in, g, D, S);                     \
+			act_unit(tok_x(t), g, u, A);                               \
+			act_block(tok_x(t), pc.n_in, g, u, du, su);                \
+			[[unroll]] for (uint r = 0; r < R; r++) {                  \
+				uint gt_ = min(r0 + r, pc.n_rows - 1) * pc.w_row_texels + \
+					   g * GROUP_TX;                           \
+				uvec4 hr_[HDR_N], v[UNIT_TX];                      \
+				fetch_header(gt_, hr_);                            \
+				fetch_unit(gt_, u, v);                             \
 				int isum_ = 0;                                     \
-				unit_dot(hr_, v, u, A[t], du[t], su[t], acc[r][t], isum_); \
+				unit_dot(hr_, v, u, A, du, su, acc[r][t], isum_);  \
 				if (K_TYPE)                                        \
-					acc[r][t] += group_dot(hr_, D[t], S[t], isum_, u == 0); \
+					acc[r][t] += group_dot(hr_, D, S, isum_, u == 0); \
 			}                                                          \
 		}                                                                  \
 	}
