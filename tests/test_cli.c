@@ -698,9 +698,9 @@ Test(cli, speculative_decoding_equals_the_target_alone, .timeout = 120)
 }
 
 /* Apart from the CPU case: under ASan, with the pipelines compiled cold,
- * both did not fit in one test's 120 s. (Not more than 120 s: Criterion
- * 2.4 leaks a timeout's watch entry when the runner exits before its
- * deadline, which LeakSanitizer reports.) */
+ * both did not fit in one test's 120 s. (Criterion 2.4 leaks a timeout's
+ * watch entry when the runner exits before its deadline; tests/lsan.supp
+ * keeps LeakSanitizer from failing the suite on it.) */
 Test(cli, speculative_decoding_equals_the_target_alone_vulkan, .timeout = 120)
 {
 	need_vulkan();
