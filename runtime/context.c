@@ -352,18 +352,25 @@ static duet_status recompute(duet_context *c, uint32_t from, uint32_t to)
 	return s;
 }
 
-/* A step on pages of the pool: swaps back or recomputes what the arbiter
- * took, then runs with the sequence pinned. */
+/* Pins the pool pages of positions [pos0, pos0 + n) and of everything
+ * before them: swaps back or recomputes what the arbiter took. */
+static duet_status pin_pages(duet_context *c, uint32_t pos0, uint32_t n)
+{
+	uint32_t valid;
+	duet_status s = duet_kv_seq_begin(c->seq, pos0, n, &valid);
+	while (s == DUET_OK && valid < pos0) {
+		s = recompute(c, valid, pos0);
+		if (s == DUET_OK)
+			s = duet_kv_seq_begin(c->seq, pos0, n, &valid);
+	}
+	return s;
+}
+
+/* A step on pages of the pool: runs with the sequence pinned. */
 static duet_status run_pooled(duet_context *c, duet_graph *g, const duet_step *st,
 			      const float **logits, const int32_t **ids)
 {
-	uint32_t valid;
-	duet_status s = duet_kv_seq_begin(c->seq, st->pos0, st->n_tokens, &valid);
-	while (s == DUET_OK && valid < st->pos0) {
-		s = recompute(c, valid, st->pos0);
-		if (s == DUET_OK)
-			s = duet_kv_seq_begin(c->seq, st->pos0, st->n_tokens, &valid);
-	}
+	duet_status s = pin_pages(c, st->pos0, st->n_tokens);
 	if (s != DUET_OK)
 		return s;
 	s = exec_paged(c, g, st, logits, ids);
@@ -385,6 +392,19 @@ static duet_status run(duet_context *c, duet_graph *g, const duet_step *st,
 	return duet_cpu_run(c->cpu, g, &c->kv, st, logits);
 }
 
+/* Makes c->logits hold at least need floats. */
+static duet_status reserve_logits(duet_context *c, uint64_t need)
+{
+	if (need <= c->logits_cap)
+		return DUET_OK;
+	float *l = realloc(c->logits, need * sizeof *l);
+	if (!l)
+		return DUET_ERR(DUET_E_NOMEM, "out of memory for logits");
+	c->logits = l;
+	c->logits_cap = need;
+	return DUET_OK;
+}
+
 /* Evaluates tokens in batches; keeps logits (all rows or the last) in
  * c->logits when want_logits, and the last argmax in *last_id. */
 static duet_status eval(duet_context *c, const int32_t *tokens, uint32_t n,
@@ -394,14 +414,9 @@ static duet_status eval(duet_context *c, const int32_t *tokens, uint32_t n,
 	duet_status s = check_tokens(c, tokens, n);
 	if (s != DUET_OK)
 		return s;
-	uint64_t need = want_logits ? (uint64_t)(all_logits ? n : 1) * n_vocab : 0;
-	if (need > c->logits_cap) {
-		float *l = realloc(c->logits, need * sizeof *l);
-		if (!l)
-			return DUET_ERR(DUET_E_NOMEM, "out of memory for logits");
-		c->logits = l;
-		c->logits_cap = need;
-	}
+	s = reserve_logits(c, want_logits ? (uint64_t)(all_logits ? n : 1) * n_vocab : 0);
+	if (s != DUET_OK)
+		return s;
 	duet_logits_mode mode = all_logits ? DUET_LOGITS_ALL : DUET_LOGITS_LAST;
 	uint32_t start_past = c->n_past, valid;
 	if (c->seq && n > c->n_batch) {
@@ -487,29 +502,12 @@ static duet_status eval_batch(duet_context *const *cs, const int32_t *tokens,
 		duet_sched_acquire(c0->sched, pr);
 	for (; begun < n && s == DUET_OK; begun++) {
 		duet_context *c = cs[begun];
-		if ((s = check_tokens(c, tokens + begun, 1)) != DUET_OK)
+		if ((s = check_tokens(c, tokens + begun, 1)) != DUET_OK ||
+		    (s = reserve_logits(c, n_vocab)) != DUET_OK ||
+		    (c->seq && (s = pin_pages(c, c->n_past, 1)) != DUET_OK))
 			break;
-		if (n_vocab > c->logits_cap) {
-			float *l = realloc(c->logits, n_vocab * sizeof *l);
-			if (!l) {
-				s = DUET_ERR(DUET_E_NOMEM, "out of memory for logits");
-				break;
-			}
-			c->logits = l;
-			c->logits_cap = n_vocab;
-		}
-		if (c->seq) { /* pin the step's page, bringing back what was taken */
-			uint32_t valid;
-			s = duet_kv_seq_begin(c->seq, c->n_past, 1, &valid);
-			while (s == DUET_OK && valid < c->n_past) {
-				s = recompute(c, valid, c->n_past);
-				if (s == DUET_OK)
-					s = duet_kv_seq_begin(c->seq, c->n_past, 1, &valid);
-			}
-			if (s != DUET_OK)
-				break;
+		if (c->seq)
 			duet_kv_seq_view(c->seq, &c->kv.paged);
-		}
 		pos[begun] = c->n_past;
 		kv[begun] = &c->kv;
 	}
