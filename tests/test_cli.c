@@ -459,6 +459,24 @@ Test(cli, prompts_of_more_tokens_than_bytes_run, .init = make_small_model,
 	r = RUN("score", "-m", model, "-f", path);
 	cr_assert_eq(r.exit_code, 0, "%s", r.err);
 	proc_free(&r);
+	/* run's own prompt buffer (bytes + 4096) for text and chat: 6,000
+	 * bytes of digits and spaces are 12,000 tokens, past a context of 64
+	 * (so nothing runs): the error must be the context's, not the
+	 * tokenizer's */
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	for (int i = 0; i < 3000; i++)
+		fprintf(f, "%d ", i % 10);
+	fclose(f);
+	r = RUN("run", "-m", model, "-f", path, "-n", "1", "-c", "64", "--backend", "cpu");
+	cr_assert_eq(r.exit_code, 1);
+	cr_assert(strstr(r.err, "raise the context size"), "%s", r.err);
+	proc_free(&r);
+	r = RUN("run", "-m", model, "-f", path, "-n", "1", "-c", "64", "--backend", "cpu",
+		"--chat", "--chat-template", "chatml");
+	cr_assert_eq(r.exit_code, 1);
+	cr_assert(strstr(r.err, "raise the context size"), "%s", r.err);
+	proc_free(&r);
 	remove(path);
 }
 

@@ -440,18 +440,25 @@ static duet_status prompt_tokens(const run_opts *o, const duet_model *m,
 		text = file;
 	else
 		len = strlen(text);
-	size_t cap = len + 4096;
-	int32_t *out = malloc(cap * sizeof *out);
-	duet_status s = out ? DUET_OK : DUET_E_NOMEM;
-	if (s == DUET_OK && o->chat) {
+	int32_t *out = NULL;
+	duet_status s;
+	if (o->chat) {
 		duet_chat_message msgs[2];
 		size_t k = 0;
 		if (o->system)
 			msgs[k++] = (duet_chat_message){ "system", o->system };
 		msgs[k++] = (duet_chat_message){ "user", text };
-		s = duet_chat_tokenize(m, o->chat_template, msgs, k, true, out, cap, &count);
-	} else if (s == DUET_OK) {
-		s = duet_tokenize(m, text, len, true, o->special, out, cap, &count);
+		/* the first call counts, the second fills: a prompt may have
+		 * more tokens than bytes */
+		s = duet_chat_tokenize(m, o->chat_template, msgs, k, true, NULL, 0, &count);
+		if (s == DUET_E_RANGE) {
+			out = malloc(count * sizeof *out);
+			s = out ? duet_chat_tokenize(m, o->chat_template, msgs, k, true, out,
+						     count, &count)
+				: DUET_ERR(DUET_E_NOMEM, "out of memory");
+		}
+	} else {
+		s = duet_tokenize_all(m, text, len, true, o->special, &out, &count);
 	}
 	free(file);
 	if (s == DUET_OK && count == 0)
