@@ -831,14 +831,11 @@ Test(collab, runtime_sessions_share_decode_passes, .timeout = 120)
 		cr_assert_arr_eq(together[i].c.ids, alone[i].c.ids,
 				 alone[i].c.n * sizeof(int32_t), "session %d", i);
 	}
-	char d[512];
-	snprintf(d, sizeof d, "%s/models/austen-slm-q8_0.gguf", DUET_SRC_DIR);
 	duet_runtime_options bad = { .llm_path = t, .backend = DUET_BACKEND_CPU,
 				     .decode_batch = DUET_BATCH_MAX + 1 };
 	duet_runtime *rt = NULL;
 	cr_assert_eq(duet_runtime_create(&bad, &rt), DUET_E_INVAL);
 	cr_assert(strstr(duet_last_error(), "batch"), "%s", duet_last_error());
-	(void)d;
 }
 
 /* ---- the scheduler ----------------------------------------------------------- */
