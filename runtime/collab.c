@@ -134,6 +134,16 @@ uint32_t duet_spec_choose_k(const duet_spec_cost *c, uint32_t k_max, uint32_t k_
 	return best_k(c, k_max, c->accept, &rate);
 }
 
+void duet_spec_count_round(duet_spec_cost *c, uint32_t k, uint32_t j)
+{
+	if (!k)
+		return;
+	c->kept += j;
+	c->judged += j + (j < k);
+	c->accept = (c->kept + 1.0) / (c->judged + 2.0);
+	c->have_accept = true;
+}
+
 bool duet_spec_can_pay(const duet_spec_cost *c, uint32_t k_max, double a)
 {
 	bool some = false;
@@ -293,7 +303,7 @@ duet_status duet_spec_step(duet_spec *sp, int32_t *out, uint32_t cap, uint32_t *
 			 * even the accept share's upper bound (two standard
 			 * errors above what was seen) could pay: then stop
 			 * feeding the draft */
-			double n = (double)sp->st.drafted, p = (sp->st.accepted + 1.0) / (n + 2.0);
+			double n = (double)sp->cost.judged, p = (sp->cost.kept + 1.0) / (n + 2.0);
 			double hi = p + 2.0 * sqrt(p * (1.0 - p) / (n + 2.0));
 			if (!duet_spec_can_pay(&sp->cost, sp->k_max, hi < 1.0 ? hi : 1.0))
 				sp->lost++;
@@ -408,10 +418,7 @@ duet_status duet_spec_step(duet_spec *sp, int32_t *out, uint32_t cap, uint32_t *
 	sp->next = y;
 	sp->st.drafted += k;
 	sp->st.accepted += j;
-	if (sp->st.drafted) { /* the pair's accept share so far (Laplace) */
-		sp->cost.accept = (sp->st.accepted + 1.0) / (sp->st.drafted + 2.0);
-		sp->cost.have_accept = true;
-	}
+	duet_spec_count_round(&sp->cost, k, j);
 	sp->st.llm_passes++;
 	sp->st.tokens += j + 1;
 	/* draft longer while it is right, shorter when it is not */

@@ -25,8 +25,9 @@ int32_t duet_spec_draw(const float *probs, uint32_t n, double u);
 
 /* What greedy speculative decoding has measured where it runs (moving
  * averages): seconds per draft token, seconds per target pass of n tokens
- * (n = 1 .. DUET_SPEC_MAX_K + 1), and the share of draft tokens the target
- * keeps. have_*: a value was measured. */
+ * (n = 1 .. DUET_SPEC_MAX_K + 1), and the chance that the target keeps a
+ * draft token when it kept the ones before it (the accept share a).
+ * have_*: a value was measured. */
 typedef struct duet_spec_cost {
 	double draft_s;
 	bool have_draft;
@@ -34,7 +35,17 @@ typedef struct duet_spec_cost {
 	bool have_pass[DUET_SPEC_MAX_K + 2];
 	double accept;
 	bool have_accept;
+	uint64_t kept, judged; /* drafts kept; drafts the target judged */
 } duet_spec_cost;
+
+/* Counts a round of k drafts of which the target kept the first j into c
+ * and sets c->accept to the chance that the target keeps a draft given it
+ * kept the ones before (Laplace: (kept + 1) / (judged + 2)). A round that
+ * refuses draft j + 1 judged j + 1 drafts; the ones after it were never
+ * judged and count neither way (kept / drafted would count them as refused
+ * and read a = 0.54 as 0.27 at k = 4). k = 0 changes nothing. Pure
+ * function of c; thread-safe for distinct c. */
+void duet_spec_count_round(duet_spec_cost *c, uint32_t k, uint32_t j);
 
 /* Returns the draft length, 0 .. k_max (0: a plain target step), with the
  * most expected tokens per second: a round of k drafts yields

@@ -162,6 +162,38 @@ Test(collab, greedy_draft_length_follows_the_measured_costs)
 	cr_expect_eq(duet_spec_choose_k(&c, 8, 4), 4);
 }
 
+/* The accept share that the draft length is chosen from is the chance of
+ * keeping a draft given the ones before were kept: rounds of four drafts,
+ * each kept with chance 0.55 until the first refusal (a fixed-seed
+ * generator), read about 0.55, where kept / drafted reads about 0.27. */
+Test(collab, accept_share_counts_only_the_drafts_the_target_judged)
+{
+	duet_spec_cost c;
+	memset(&c, 0, sizeof c);
+	duet_spec_count_round(&c, 0, 0);
+	cr_expect_not(c.have_accept, "a plain step judges no draft");
+	uint64_t seed = 42, drafted = 0;
+	for (int r = 0; r < 2000; r++) {
+		uint32_t j = 0;
+		while (j < 4 && duet_uniform(&seed) < 0.55)
+			j++;
+		duet_spec_count_round(&c, 4, j);
+		drafted += 4;
+	}
+	cr_assert(c.have_accept);
+	cr_expect(fabs(c.accept - 0.55) < 0.02, "accept share %f, not 0.55", c.accept);
+	double naive = (double)c.kept / (double)drafted;
+	cr_expect(naive < 0.35, "kept / drafted %f", naive);
+	/* exact counts: 3 kept of 4 judged; 4 of 4; 0 of 1 */
+	memset(&c, 0, sizeof c);
+	duet_spec_count_round(&c, 4, 3);
+	duet_spec_count_round(&c, 4, 4);
+	duet_spec_count_round(&c, 2, 0);
+	cr_expect_eq(c.kept, 7);
+	cr_expect_eq(c.judged, 9);
+	cr_expect_float_eq(c.accept, 8.0 / 11.0, 1e-12);
+}
+
 Test(collab, speculative_sampling_end_to_end_matches_the_target, .init = make_pair,
      .timeout = 120)
 {
