@@ -63,7 +63,7 @@ duet_status duet_cpu_create(uint32_t n_threads, duet_cpu **out)
 	/* waking the pool's threads costs tens of microseconds, more than a
 	 * small matrix takes (DUET_CPU_SERIAL_BYTES overrides, for tuning) */
 	const char *e = getenv("DUET_CPU_SERIAL_BYTES");
-	c->serial_bytes = e ? strtoull(e, NULL, 10) : 256ull << 10;
+	c->serial_bytes = e ? strtoull(e, NULL, 10) : 16ull << 10;
 	*out = c;
 	return DUET_OK;
 }

@@ -65,12 +65,13 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	ctest --test-dir build-asan --output-on-failure -j "$jobs" -E '^(oracle|austen)$'
 
 
-step "the KV arbiter's and the batcher's threads under ThreadSanitizer"
+step "the KV arbiter's, the batcher's and the thread pool's threads under ThreadSanitizer"
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDUET_TSAN=ON \
 	-DDUET_BUILD_TESTS=ON >/dev/null
-cmake --build build-tsan -j "$jobs" --target kv_stress batch_stress
+cmake --build build-tsan -j "$jobs" --target kv_stress batch_stress pool_stress
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build-tsan/tests/kv_stress
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build-tsan/tests/batch_stress
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 build-tsan/tests/pool_stress
 
 step "fuzz the GGUF reader for $fuzz_seconds s (clang, libFuzzer, ASan + UBSan)"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DDUET_SANITIZE=ON \
