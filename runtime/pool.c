@@ -1,12 +1,15 @@
-/* Fork-join thread pool (see pool.h). A run publishes its job by bumping
- * an atomic generation; workers that finished a run a moment ago are still
- * spinning on it and start at once, the others sleep on a condition
- * variable and are woken. The caller spins briefly for the last worker,
- * then sleeps too. Kernels of a decode step are tens of microseconds each,
- * less than a condition variable's round trip, which is why the spin. */
+/* Fork-join thread pool (see pool.h). A run is published as one atomic
+ * word, its generation and the next unclaimed task; whoever is awake
+ * claims tasks from it, the caller too, and the run ends when its tasks
+ * are done, not when every worker has looked in, so a worker the kernel
+ * has not scheduled (more threads than cores: several contexts, several
+ * sessions) never holds a run up. Workers poll for the next run for a
+ * moment before they sleep on a condition variable: the kernels of a
+ * decode step take tens of microseconds, less than a wake-up. */
 #include "pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -23,25 +26,33 @@
 #include "clock.h"
 #include "error.h"
 
-/* How long a worker keeps polling for the next run, and the caller for the
- * end of its run, before sleeping: about the gap between two kernels of a
- * step, short enough that an idle pool gives its cores back at once. */
+/* How long a worker polls for the next run, and the caller for the end of
+ * its run, before sleeping: about the gap between two kernels of a step,
+ * short enough that an idle pool gives its cores back at once. */
 #define SPIN_S 50e-6
+
+/* A run's job. Run g uses slot g % 2, written before g is published and
+ * left alone until run g + 2 is set up, by which time the claim word has
+ * moved past g and no claim of g can succeed. Fields are atomics only so
+ * that a late worker's read of a slot being rewritten is not a data race;
+ * such a worker's claim then fails and it ignores what it read. */
+typedef struct job {
+	_Atomic(duet_pool_fn) fn;
+	_Atomic(void *) arg;
+	atomic_uint n_tasks;
+} job;
 
 struct duet_pool {
 	uint32_t n_threads;
 	pthread_t *threads;
 	pthread_mutex_t mu;
 	pthread_cond_t wake;
-	pthread_cond_t done;
-	atomic_uint_fast64_t generation; /* bumped for each run */
-	atomic_uint running;  /* workers still inside the current run */
+	pthread_cond_t done_cv;
+	atomic_uint_fast64_t claim; /* generation << 32 | next task */
+	job jobs[2];
+	atomic_uint done;     /* tasks of the current run finished */
 	atomic_uint sleepers; /* workers asleep (or about to be) on wake */
 	atomic_bool stop;
-	duet_pool_fn fn;
-	void *arg;
-	uint32_t n_tasks;
-	atomic_uint next;
 };
 
 typedef struct worker_arg {
@@ -49,25 +60,58 @@ typedef struct worker_arg {
 	uint32_t index;
 } worker_arg;
 
-static void drain(duet_pool *p, uint32_t thread)
+static uint32_t gen_of(uint64_t c)
 {
+	return (uint32_t)(c >> 32);
+}
+
+/* Claims and runs tasks of run g until none is left. */
+static void work(duet_pool *p, uint32_t g, uint32_t thread)
+{
+	job *j = &p->jobs[g & 1];
+	uint64_t c = atomic_load(&p->claim);
 	for (;;) {
-		uint32_t t = atomic_fetch_add(&p->next, 1);
-		if (t >= p->n_tasks)
+		if (gen_of(c) != g)
 			return;
-		p->fn(p->arg, t, thread);
+		uint32_t n = atomic_load_explicit(&j->n_tasks, memory_order_relaxed);
+		if ((uint32_t)c >= n)
+			return;
+		if (!atomic_compare_exchange_weak(&p->claim, &c, c + 1))
+			continue; /* c now holds the word as it is */
+		/* task (uint32_t)c of run g is ours, and run g cannot end
+		 * (nor its slot change) before we count it done */
+		duet_pool_fn fn = atomic_load_explicit(&j->fn, memory_order_relaxed);
+		fn(atomic_load_explicit(&j->arg, memory_order_relaxed), (uint32_t)c, thread);
+		if (atomic_fetch_add(&p->done, 1) + 1 == n) {
+			pthread_mutex_lock(&p->mu);
+			pthread_cond_signal(&p->done_cv);
+			pthread_mutex_unlock(&p->mu);
+		}
+		c = atomic_load(&p->claim);
 	}
 }
 
-/* Polls until *v differs from old or SPIN_S passed; true when it did. */
-static bool spin_while_eq(atomic_uint_fast64_t *v, uint64_t old)
+/* One poll's pause: the first ones a CPU pause, then a yield, so that a
+ * poller hands its core to any runnable thread (other contexts' pools,
+ * other sessions) instead of burning it. */
+static void relax(uint32_t i)
+{
+	if (i < 256)
+		CPU_RELAX();
+	else
+		sched_yield();
+}
+
+/* Polls until the claim word's generation differs from g or SPIN_S
+ * passed; true when it did. */
+static bool spin_for_run(duet_pool *p, uint32_t g)
 {
 	double t0 = duet_now_s();
 	for (uint32_t i = 1;; i++) {
-		if (atomic_load(v) != old)
+		if (gen_of(atomic_load(&p->claim)) != g)
 			return true;
-		CPU_RELAX();
-		if (!(i & 63) && duet_now_s() - t0 > SPIN_S)
+		relax(i);
+		if (!(i & 15) && duet_now_s() - t0 > SPIN_S)
 			return false;
 	}
 }
@@ -77,31 +121,26 @@ static void *worker(void *v)
 	worker_arg wa = *(worker_arg *)v;
 	free(v);
 	duet_pool *p = wa.pool;
-	uint64_t seen = 0;
+	uint32_t seen = 0;
 	for (;;) {
-		if (!spin_while_eq(&p->generation, seen)) {
-			/* sleepers is raised before generation is read again,
-			 * and a run bumps generation before it reads sleepers
-			 * (both sequentially consistent): either this thread
-			 * sees the new run or the run sees it asleep and
+		if (!spin_for_run(p, seen)) {
+			/* sleepers is raised before the claim word is read
+			 * again, and a run publishes its word before it reads
+			 * sleepers (both sequentially consistent): either this
+			 * thread sees the run or the run sees it asleep and
 			 * broadcasts under mu, which this thread holds until
 			 * it waits */
 			pthread_mutex_lock(&p->mu);
 			atomic_fetch_add(&p->sleepers, 1);
-			while (!atomic_load(&p->stop) && atomic_load(&p->generation) == seen)
+			while (!atomic_load(&p->stop) && gen_of(atomic_load(&p->claim)) == seen)
 				pthread_cond_wait(&p->wake, &p->mu);
 			atomic_fetch_sub(&p->sleepers, 1);
 			pthread_mutex_unlock(&p->mu);
 		}
 		if (atomic_load(&p->stop))
 			break;
-		seen = atomic_load(&p->generation);
-		drain(p, wa.index);
-		if (atomic_fetch_sub(&p->running, 1) == 1) {
-			pthread_mutex_lock(&p->mu);
-			pthread_cond_signal(&p->done);
-			pthread_mutex_unlock(&p->mu);
-		}
+		seen = gen_of(atomic_load(&p->claim));
+		work(p, seen, wa.index);
 	}
 	return NULL;
 }
@@ -121,12 +160,16 @@ duet_status duet_pool_create(uint32_t n_threads, duet_pool **out)
 	}
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->wake, NULL);
-	pthread_cond_init(&p->done, NULL);
-	atomic_init(&p->generation, 0);
-	atomic_init(&p->running, 0);
+	pthread_cond_init(&p->done_cv, NULL);
+	atomic_init(&p->claim, 0);
+	for (int i = 0; i < 2; i++) {
+		atomic_init(&p->jobs[i].fn, NULL);
+		atomic_init(&p->jobs[i].arg, NULL);
+		atomic_init(&p->jobs[i].n_tasks, 0);
+	}
+	atomic_init(&p->done, 0);
 	atomic_init(&p->sleepers, 0);
 	atomic_init(&p->stop, false);
-	atomic_init(&p->next, 0);
 	p->n_threads = 1;
 	for (uint32_t i = 1; i < n_threads; i++) {
 		worker_arg *wa = malloc(sizeof *wa);
@@ -152,14 +195,17 @@ void duet_pool_destroy(duet_pool *p)
 		return;
 	pthread_mutex_lock(&p->mu);
 	atomic_store(&p->stop, true);
-	atomic_fetch_add(&p->generation, 1); /* spinning workers look up */
+	/* a run of no tasks: polling workers look up and see stop */
+	uint32_t g = gen_of(atomic_load(&p->claim)) + 1;
+	atomic_store(&p->jobs[g & 1].n_tasks, 0);
+	atomic_store(&p->claim, (uint64_t)g << 32);
 	pthread_cond_broadcast(&p->wake);
 	pthread_mutex_unlock(&p->mu);
 	for (uint32_t i = 1; i < p->n_threads; i++)
 		pthread_join(p->threads[i], NULL);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->wake);
-	pthread_cond_destroy(&p->done);
+	pthread_cond_destroy(&p->done_cv);
 	free(p->threads);
 	free(p);
 }
@@ -176,27 +222,27 @@ void duet_pool_run(duet_pool *p, duet_pool_fn fn, void *arg, uint32_t n_tasks)
 			fn(arg, t, 0);
 		return;
 	}
-	/* every worker has left the previous run (running was 0), so these
-	 * plain fields are not read until generation moves */
-	p->fn = fn;
-	p->arg = arg;
-	p->n_tasks = n_tasks;
-	atomic_store(&p->next, 0);
-	atomic_store(&p->running, p->n_threads - 1);
-	atomic_fetch_add(&p->generation, 1);
+	uint32_t g = gen_of(atomic_load(&p->claim)) + 1;
+	job *j = &p->jobs[g & 1];
+	atomic_store(&j->fn, fn);
+	atomic_store(&j->arg, arg);
+	atomic_store(&j->n_tasks, n_tasks);
+	atomic_store(&p->done, 0);
+	atomic_store(&p->claim, (uint64_t)g << 32);
 	if (atomic_load(&p->sleepers)) {
 		pthread_mutex_lock(&p->mu);
 		pthread_cond_broadcast(&p->wake);
 		pthread_mutex_unlock(&p->mu);
 	}
-	drain(p, 0);
+	work(p, g, 0);
+	/* what is left runs on workers that claimed it: wait for them */
 	double t0 = duet_now_s();
-	for (uint32_t i = 1; atomic_load(&p->running); i++) {
-		CPU_RELAX();
-		if (!(i & 63) && duet_now_s() - t0 > SPIN_S) {
+	for (uint32_t i = 1; atomic_load(&p->done) != n_tasks; i++) {
+		relax(i);
+		if (!(i & 15) && duet_now_s() - t0 > SPIN_S) {
 			pthread_mutex_lock(&p->mu);
-			while (atomic_load(&p->running))
-				pthread_cond_wait(&p->done, &p->mu);
+			while (atomic_load(&p->done) != n_tasks)
+				pthread_cond_wait(&p->done_cv, &p->mu);
 			pthread_mutex_unlock(&p->mu);
 			break;
 		}
