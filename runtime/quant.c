@@ -9,6 +9,7 @@
 
 #include "fp16.h"
 #include "quant_impl.h"
+#include "quant_simd.h"
 
 #define T(id, nm, el, by, comp, dot) \
 	[id] = { nm, el, by, comp, dot }
@@ -316,7 +317,7 @@ static void quant_q5_1(const float *x, uint8_t *b, int64_t nb)
 
 /* Q8_0 and Q8_1: d = max|x| / 127, q = round(x / d) (half away from zero,
  * as llama.cpp's reference quantizer). Q8_1 also stores s = d * sum(q). */
-static void quant_q8(const float *x, uint8_t *b, int64_t nb, bool with_sum)
+void duet_quantize_q8_ref(const float *x, uint8_t *b, int64_t nb, bool with_sum)
 {
 	int stride = with_sum ? 36 : 34, qoff = with_sum ? 4 : 2;
 	for (int64_t i = 0; i < nb; i++, x += 32, b += stride) {
@@ -335,6 +336,14 @@ static void quant_q8(const float *x, uint8_t *b, int64_t nb, bool with_sum)
 		if (with_sum)
 			st_f16(b + 2, (float)sum * d);
 	}
+}
+
+/* Activations are quantized once per token and matrix: the SIMD form where
+ * there is one (same bits). */
+static void quant_q8(const float *x, uint8_t *b, int64_t nb, bool with_sum)
+{
+	if (!duet_quantize_q8_simd(x, b, nb, with_sum))
+		duet_quantize_q8_ref(x, b, nb, with_sum);
 }
 
 /* ---- quantization: K types --------------------------------------------- */

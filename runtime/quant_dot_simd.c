@@ -772,3 +772,72 @@ bool duet_vec_dot_simd_n(duet_type t, int64_t n, const uint8_t *w, const uint8_t
 }
 
 #endif
+
+/* ---- activations to Q8_0 / Q8_1 ------------------------------------------ */
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* quant_q8's operations lane by lane: the block's largest |x| (NaN skipped,
+ * as fmaxf), its scale and inverse in scalar code, x * id rounded half away
+ * from zero (truncate, then step away where the remainder is >= 0.5: exact
+ * for every float), clamped to [-127, 127] with NaN as 0. */
+ATTR static __m256i q8_lanes(const float *x, __m256 id)
+{
+	__m256 v = _mm256_mul_ps(_mm256_loadu_ps(x), id);
+	__m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+	__m256 sign = _mm256_and_ps(v, _mm256_set1_ps(-0.0f));
+	__m256 rem = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps(v, t));
+	__m256 up = _mm256_cmp_ps(rem, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
+	t = _mm256_add_ps(t, _mm256_and_ps(up, _mm256_or_ps(sign, _mm256_set1_ps(1.0f))));
+	t = _mm256_max_ps(_mm256_min_ps(t, _mm256_set1_ps(127.0f)), _mm256_set1_ps(-127.0f));
+	__m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+	return _mm256_cvtps_epi32(_mm256_andnot_ps(nan, t));
+}
+
+ATTR static void quant_q8_avx2(const float *x, uint8_t *b, int64_t nb, bool with_sum)
+{
+	int stride = with_sum ? 36 : 34, qoff = with_sum ? 4 : 2;
+	const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+	for (int64_t i = 0; i < nb; i++, x += 32, b += stride) {
+		__m256 m = _mm256_setzero_ps();
+		for (int j = 0; j < 32; j += 8) /* max_ps returns m where x is NaN */
+			m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + j), abs_mask), m);
+		__m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+		h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+		h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+		float amax = _mm_cvtss_f32(h);
+		float d = amax / 127;
+		float idf = d ? 1.0f / d : 0.0f;
+		__m256 id = _mm256_set1_ps(idf);
+		__m256i q0 = q8_lanes(x, id), q1 = q8_lanes(x + 8, id);
+		__m256i q2 = q8_lanes(x + 16, id), q3 = q8_lanes(x + 24, id);
+		__m256i q = _mm256_packs_epi16(_mm256_packs_epi32(q0, q1), _mm256_packs_epi32(q2, q3));
+		q = _mm256_permutevar8x32_epi32(q, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+		_mm256_storeu_si256((__m256i *)(void *)(b + qoff), q);
+		st_f16(b, d);
+		if (with_sum) {
+			/* the 32 values' sum: bytes widened and added in pairs */
+			__m256i s16 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), q),
+							_mm256_set1_epi16(1));
+			__m128i s = _mm_add_epi32(_mm256_castsi256_si128(s16),
+						  _mm256_extracti128_si256(s16, 1));
+			s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+			s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+			st_f16(b + 2, (float)_mm_cvtsi128_si32(s) * d);
+		}
+	}
+}
+
+bool duet_quantize_q8_simd(const float *x, uint8_t *b, int64_t nb, bool with_sum)
+{
+	if (!duet_simd_on())
+		return false;
+	quant_q8_avx2(x, b, nb, with_sum);
+	return true;
+}
+#else
+bool duet_quantize_q8_simd(const float *x, uint8_t *b, int64_t nb, bool with_sum)
+{
+	(void)x, (void)b, (void)nb, (void)with_sum;
+	return false;
+}
+#endif

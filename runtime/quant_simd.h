@@ -21,6 +21,15 @@ bool duet_vec_dot_simd(duet_type t, int64_t n, const uint8_t *w,
 bool duet_vec_dot_simd_n(duet_type t, int64_t n, const uint8_t *w, const uint8_t *a,
 			 uint64_t a_stride, uint32_t m, double *out);
 
+/* Quantizes nb blocks of 32 floats at x to Q8_0 (with_sum: Q8_1) at b as
+ * duet_quantize_row does, bit for bit, and returns true; false (b
+ * untouched) where this CPU has no SIMD form or duet_simd_on() is false.
+ * Thread-safe. */
+bool duet_quantize_q8_simd(const float *x, uint8_t *b, int64_t nb, bool with_sum);
+
+/* The scalar reference of duet_quantize_q8_simd, never SIMD. Thread-safe. */
+void duet_quantize_q8_ref(const float *x, uint8_t *b, int64_t nb, bool with_sum);
+
 /* Returns the scalar reference result of duet_vec_dot, never SIMD.
  * Thread-safe. */
 float duet_vec_dot_ref(duet_type t, int64_t n, const void *w, const void *a);

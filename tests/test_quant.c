@@ -430,6 +430,67 @@ Test(quant, simd_dot_equals_reference_bit_for_bit)
 	}
 }
 
+/* Activations quantized to Q8_0 and Q8_1 by the SIMD form (where this CPU
+ * has one) have the scalar reference's bytes: Gaussian rows at scales from
+ * tiny to huge, values that land exactly on halves after scaling (ties
+ * round away from zero), zero and signed-zero blocks, and NaN and
+ * infinities (NaN is skipped by the block maximum and quantizes to 0). */
+Test(quant, simd_activation_quantization_equals_reference)
+{
+	enum { NB = 16 };
+	float x[NB * 32];
+	uint8_t got[NB * 36], want[NB * 36];
+	rng_state = 7;
+	int compared = 0;
+	for (int rep = 0; rep < 400; rep++) {
+		for (int i = 0; i < NB * 32; i++)
+			x[i] = gauss() * ldexpf(1.0f, (int)(frand() * 30));
+		for (int blk = 0; blk < NB; blk++) {
+			float *xb = x + 32 * blk;
+			switch ((rep + blk) % 8) {
+			case 0: /* max 127: the scale is 1, k + 0.5 are ties */
+				for (int j = 0; j < 32; j++)
+					xb[j] = (float)(int)(frand() * 126.0f) +
+						(frand() < 0 ? 0.5f : 0.0f);
+				xb[0] = 127.0f;
+				break;
+			case 1:
+				memset(xb, 0, 32 * sizeof *xb);
+				xb[3] = -0.0f;
+				break;
+			case 2:
+				xb[(int)(frand() * 16) + 16] = NAN;
+				break;
+			case 3:
+				xb[(int)(frand() * 16) + 16] = frand() < 0 ? INFINITY : -INFINITY;
+				break;
+			case 4:
+				for (int j = 0; j < 32; j++)
+					xb[j] = NAN;
+				break;
+			default:
+				break;
+			}
+		}
+		for (int sum = 0; sum < 2; sum++) {
+			int bs = sum ? 36 : 34;
+			memset(got, 0xa5, sizeof got);
+			memset(want, 0x5a, sizeof want);
+			duet_quantize_q8_ref(x, want, NB, sum);
+			if (!duet_quantize_q8_simd(x, got, NB, sum))
+				continue;
+			compared++;
+			for (int blk = 0; blk < NB; blk++)
+				cr_assert_eq(memcmp(got + bs * blk, want + bs * blk, bs), 0,
+					     "%s block %d (rep %d, %s) differs from the reference",
+					     duet_cpu_simd(), blk, rep, sum ? "Q8_1" : "Q8_0");
+		}
+	}
+	if (!compared)
+		cr_log_info("no SIMD form of the activation quantizers here (%s)",
+			    duet_cpu_simd());
+}
+
 /* duet_vec_dot_n (one weight row against several activation rows, the
  * weights unpacked once per four rows) gives each row duet_vec_dot's bits,
  * for 1 to 7 rows and lengths with and without a tail of blocks. */
