@@ -142,6 +142,16 @@ static void k_mul_mat_task(void *arg, uint32_t t, uint32_t thread)
 	uint64_t qrow = duet_type_row_bytes(dt, (uint64_t)w->n_in);
 	int64_t o0 = (int64_t)t * r->chunk;
 	int64_t o1 = o0 + r->chunk < w->n_out ? o0 + r->chunk : w->n_out;
+	if (r->rows == 1) { /* a decode step: consecutive rows, one call */
+		float *y = r->dst + o0;
+		duet_vec_dot_rows((duet_type)w->type, w->n_in,
+				  (const uint8_t *)w->data + o0 * w->row_bytes,
+				  w->row_bytes, (uint32_t)(o1 - o0), r->c->qact, y);
+		if (bias)
+			for (int64_t o = o0; o < o1; o++)
+				y[o - o0] += bias[o];
+		return;
+	}
 	for (int64_t o = o0; o < o1; o++) {
 		const uint8_t *wr = (const uint8_t *)w->data + o * w->row_bytes;
 		for (uint32_t b = 0; b < r->rows; b += 4) { /* a row, 4 tokens */

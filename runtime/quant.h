@@ -100,6 +100,12 @@ void duet_quantize_row(duet_type t, const float *src, void *dst, int64_t n);
  * a already in duet_type_get(t)->dot_type format, both of n elements. */
 float duet_vec_dot(duet_type t, int64_t n, const void *w, const void *a);
 
+/* Writes out[r] = duet_vec_dot(t, n, w + r * w_stride, a) for r < rows:
+ * one activation row against consecutive weight rows (a decode step's
+ * matrix-vector product), the type dispatched once. Thread-safe. */
+void duet_vec_dot_rows(duet_type t, int64_t n, const void *w, uint64_t w_stride,
+		       uint32_t rows, const void *a, float *out);
+
 /* Writes out[j] = duet_vec_dot(t, n, w, a + j * a_stride) for j < m: the
  * same values, computed together so that a weight row is unpacked once for
  * up to four activation rows. */

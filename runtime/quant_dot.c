@@ -193,6 +193,16 @@ float duet_vec_dot(duet_type t, int64_t n, const void *w, const void *a)
 	return duet_vec_dot_ref(t, n, w, a);
 }
 
+void duet_vec_dot_rows(duet_type t, int64_t n, const void *w, uint64_t w_stride,
+		       uint32_t rows, const void *a, float *out)
+{
+	const uint8_t *wb = w;
+	if (duet_vec_dot_simd_rows(t, n, wb, w_stride, rows, a, out))
+		return;
+	for (uint32_t r = 0; r < rows; r++)
+		out[r] = duet_vec_dot_ref(t, n, wb + r * w_stride, a);
+}
+
 void duet_vec_dot_n(duet_type t, int64_t n, const void *w, const void *a,
 		    uint64_t a_stride, uint32_t m, float *out)
 {

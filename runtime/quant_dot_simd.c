@@ -755,6 +755,36 @@ bool duet_vec_dot_simd(duet_type t, int64_t n, const uint8_t *w,
 	}
 }
 
+/* The one-row dot of each weight row, the switch taken once per call. */
+#define DOT_ROWS(call)                                                          \
+	do {                                                                   \
+		for (uint32_t r = 0; r < rows; r++, w += w_stride)             \
+			out[r] = (float)(call);                                 \
+	} while (0)
+
+bool duet_vec_dot_simd_rows(duet_type t, int64_t n, const uint8_t *w, uint64_t w_stride,
+			    uint32_t rows, const uint8_t *a, float *out)
+{
+	if (!duet_simd_on())
+		return false;
+	switch (t) {
+	case DUET_TYPE_Q4_0: DOT_ROWS(dot_q4_0(n / 32, w, a)); return true;
+	case DUET_TYPE_Q4_1: DOT_ROWS(dot_q4_1(n / 32, w, a)); return true;
+	case DUET_TYPE_Q5_0: DOT_ROWS(dot_q5_0(n / 32, w, a)); return true;
+	case DUET_TYPE_Q5_1: DOT_ROWS(dot_q5_1(n / 32, w, a)); return true;
+	case DUET_TYPE_Q8_0: DOT_ROWS(dot_q8_0(n / 32, w, a)); return true;
+#ifdef HAVE_FLOAT_DOT
+	case DUET_TYPE_F32: DOT_ROWS(dot_float(n, w, a, 0)); return true;
+	case DUET_TYPE_F16: DOT_ROWS(dot_float(n, w, a, 1)); return true;
+	case DUET_TYPE_BF16: DOT_ROWS(dot_float(n, w, a, 2)); return true;
+#endif
+	case DUET_TYPE_Q4_K: DOT_ROWS(dot_q45_k(n / 256, w, a, false)); return true;
+	case DUET_TYPE_Q5_K: DOT_ROWS(dot_q45_k(n / 256, w, a, true)); return true;
+	case DUET_TYPE_Q6_K: DOT_ROWS(dot_q6_k(n / 256, w, a)); return true;
+	default: return false;
+	}
+}
+
 #else
 
 bool duet_vec_dot_simd(duet_type t, int64_t n, const uint8_t *w,
@@ -768,6 +798,13 @@ bool duet_vec_dot_simd_n(duet_type t, int64_t n, const uint8_t *w, const uint8_t
 			 uint64_t a_stride, uint32_t m, double *out)
 {
 	(void)t, (void)n, (void)w, (void)a, (void)a_stride, (void)m, (void)out;
+	return false;
+}
+
+bool duet_vec_dot_simd_rows(duet_type t, int64_t n, const uint8_t *w, uint64_t w_stride,
+			    uint32_t rows, const uint8_t *a, float *out)
+{
+	(void)t, (void)n, (void)w, (void)w_stride, (void)rows, (void)a, (void)out;
 	return false;
 }
 

@@ -21,6 +21,12 @@ bool duet_vec_dot_simd(duet_type t, int64_t n, const uint8_t *w,
 bool duet_vec_dot_simd_n(duet_type t, int64_t n, const uint8_t *w, const uint8_t *a,
 			 uint64_t a_stride, uint32_t m, double *out);
 
+/* duet_vec_dot_rows's values for every row, each equal to
+ * duet_vec_dot_simd's, and true; false (out untouched) where
+ * duet_vec_dot_simd has no form for t. Thread-safe. */
+bool duet_vec_dot_simd_rows(duet_type t, int64_t n, const uint8_t *w, uint64_t w_stride,
+			    uint32_t rows, const uint8_t *a, float *out);
+
 /* Quantizes nb blocks of 32 floats at x to Q8_0 (with_sum: Q8_1) at b as
  * duet_quantize_row does, bit for bit, and returns true; false (b
  * untouched) where this CPU has no SIMD form or duet_simd_on() is false.

@@ -524,6 +524,42 @@ Test(quant, several_rows_at_once_equal_one_at_a_time)
 	}
 }
 
+/* duet_vec_dot_rows (one activation row against consecutive weight rows,
+ * a decode step's product) gives each weight row duet_vec_dot's bits and
+ * the scalar reference's, for 1 to 9 rows and every compute type. */
+Test(quant, consecutive_weight_rows_equal_one_at_a_time)
+{
+	static const int blocks[] = { 1, 3, 8, 22 };
+	rng_state = 321;
+	for (size_t k = 0; k < sizeof compute_types / sizeof *compute_types; k++) {
+		duet_type t = compute_types[k];
+		const duet_type_info *ti = duet_type_get(t);
+		for (size_t li = 0; li < 4; li++) {
+			int n = (int)(ti->block_elems == 1 ? 32 : ti->block_elems) * blocks[li];
+			uint64_t wb = duet_type_row_bytes(t, n);
+			uint8_t *w = malloc(9 * wb), *a = malloc(duet_type_row_bytes(ti->dot_type, n));
+			for (int r = 0; r < 9; r++)
+				random_row(t, w + r * wb, n);
+			random_row(ti->dot_type, a, n);
+			for (uint32_t rows = 1; rows <= 9; rows++) {
+				float got[9];
+				duet_vec_dot_rows(t, n, w, wb, rows, a, got);
+				for (uint32_t r = 0; r < rows; r++) {
+					float want = duet_vec_dot(t, n, w + r * wb, a);
+					float ref = duet_vec_dot_ref(t, n, w + r * wb, a);
+					cr_assert(memcmp(&got[r], &want, 4) == 0 &&
+						  memcmp(&got[r], &ref, 4) == 0,
+						  "%s n=%d rows=%u row %u: %.9g, one at a time %.9g, "
+						  "reference %.9g", ti->name, n, rows, r,
+						  (double)got[r], (double)want, (double)ref);
+				}
+			}
+			free(w);
+			free(a);
+		}
+	}
+}
+
 Test(quant, q8_k_activation_keeps_sign_and_group_sums)
 {
 	float x[256];
