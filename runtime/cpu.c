@@ -60,8 +60,9 @@ duet_status duet_cpu_create(uint32_t n_threads, duet_cpu **out)
 		free(c);
 		return s;
 	}
-	/* waking the pool's threads costs tens of microseconds, more than a
-	 * small matrix takes (DUET_CPU_SERIAL_BYTES overrides, for tuning) */
+	/* handing an op to the pool costs a few microseconds while its
+	 * workers poll (pool.c), more than an op under 16 KiB of weights
+	 * takes (DUET_CPU_SERIAL_BYTES overrides, for tuning) */
 	const char *e = getenv("DUET_CPU_SERIAL_BYTES");
 	c->serial_bytes = e ? strtoull(e, NULL, 10) : 16ull << 10;
 	*out = c;
