@@ -185,14 +185,6 @@ float duet_vec_dot_ref(duet_type t, int64_t n, const void *wv, const void *av)
 	}
 }
 
-float duet_vec_dot(duet_type t, int64_t n, const void *w, const void *a)
-{
-	double d;
-	if (duet_vec_dot_simd(t, n, w, a, &d))
-		return (float)d;
-	return duet_vec_dot_ref(t, n, w, a);
-}
-
 void duet_vec_dot_rows(duet_type t, int64_t n, const void *w, uint64_t w_stride,
 		       uint32_t rows, const void *a, float *out)
 {
@@ -201,6 +193,13 @@ void duet_vec_dot_rows(duet_type t, int64_t n, const void *w, uint64_t w_stride,
 		return;
 	for (uint32_t r = 0; r < rows; r++)
 		out[r] = duet_vec_dot_ref(t, n, wb + r * w_stride, a);
+}
+
+float duet_vec_dot(duet_type t, int64_t n, const void *w, const void *a)
+{
+	float d;
+	duet_vec_dot_rows(t, n, w, 0, 1, a, &d);
+	return d;
 }
 
 void duet_vec_dot_n(duet_type t, int64_t n, const void *w, const void *a,

@@ -732,30 +732,8 @@ ATTR static double dot_q6_k(int64_t nb, const uint8_t *w, const uint8_t *a)
 	return acc_sum(&acc);
 }
 
-bool duet_vec_dot_simd(duet_type t, int64_t n, const uint8_t *w,
-		       const uint8_t *a, double *out)
-{
-	if (!duet_simd_on())
-		return false;
-	switch (t) {
-	case DUET_TYPE_Q4_0: *out = dot_q4_0(n / 32, w, a); return true;
-	case DUET_TYPE_Q4_1: *out = dot_q4_1(n / 32, w, a); return true;
-	case DUET_TYPE_Q5_0: *out = dot_q5_0(n / 32, w, a); return true;
-	case DUET_TYPE_Q5_1: *out = dot_q5_1(n / 32, w, a); return true;
-	case DUET_TYPE_Q8_0: *out = dot_q8_0(n / 32, w, a); return true;
-#ifdef HAVE_FLOAT_DOT
-	case DUET_TYPE_F32: *out = dot_float(n, w, a, 0); return true;
-	case DUET_TYPE_F16: *out = dot_float(n, w, a, 1); return true;
-	case DUET_TYPE_BF16: *out = dot_float(n, w, a, 2); return true;
-#endif
-	case DUET_TYPE_Q4_K: *out = dot_q45_k(n / 256, w, a, false); return true;
-	case DUET_TYPE_Q5_K: *out = dot_q45_k(n / 256, w, a, true); return true;
-	case DUET_TYPE_Q6_K: *out = dot_q6_k(n / 256, w, a); return true;
-	default: return false;
-	}
-}
-
-/* The one-row dot of each weight row, the switch taken once per call. */
+/* The one-row dot of each weight row (one row: duet_vec_dot), the switch
+ * taken once per call. */
 #define DOT_ROWS(call)                                                          \
 	do {                                                                   \
 		for (uint32_t r = 0; r < rows; r++, w += w_stride)             \
@@ -786,13 +764,6 @@ bool duet_vec_dot_simd_rows(duet_type t, int64_t n, const uint8_t *w, uint64_t w
 }
 
 #else
-
-bool duet_vec_dot_simd(duet_type t, int64_t n, const uint8_t *w,
-		       const uint8_t *a, double *out)
-{
-	(void)t, (void)n, (void)w, (void)a, (void)out;
-	return false;
-}
 
 bool duet_vec_dot_simd_n(duet_type t, int64_t n, const uint8_t *w, const uint8_t *a,
 			 uint64_t a_stride, uint32_t m, double *out)

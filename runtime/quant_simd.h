@@ -8,24 +8,19 @@
 
 #include "quant.h"
 
-/* Computes the dot of duet_vec_dot into *out and returns true when this CPU
- * has a SIMD form for type t; returns false (out untouched) otherwise, or
- * when duet_simd_on() is false. Thread-safe. */
-bool duet_vec_dot_simd(duet_type t, int64_t n, const uint8_t *w,
-		       const uint8_t *a, double *out);
-
-/* The dots of the weight row w against m <= 4 activation rows a_stride
- * bytes apart into out[0..m), each equal to duet_vec_dot_simd's; returns
- * false (out untouched) where duet_vec_dot_simd has no form for t or m > 4.
- * Thread-safe. */
-bool duet_vec_dot_simd_n(duet_type t, int64_t n, const uint8_t *w, const uint8_t *a,
-			 uint64_t a_stride, uint32_t m, double *out);
-
-/* duet_vec_dot_rows's values for every row, each equal to
- * duet_vec_dot_simd's, and true; false (out untouched) where
- * duet_vec_dot_simd has no form for t. Thread-safe. */
+/* Writes duet_vec_dot(t, n, w + r * w_stride, a) into out[r] for r < rows
+ * and returns true when this CPU has a SIMD form for type t; returns false
+ * (out untouched) otherwise, or when duet_simd_on() is false. One row is
+ * duet_vec_dot itself. Thread-safe. */
 bool duet_vec_dot_simd_rows(duet_type t, int64_t n, const uint8_t *w, uint64_t w_stride,
 			    uint32_t rows, const uint8_t *a, float *out);
+
+/* The dots of the weight row w against m <= 4 activation rows a_stride
+ * bytes apart into out[0..m), each (as a float) equal to
+ * duet_vec_dot_simd_rows's; returns false (out untouched) where that has no
+ * form for t, or m > 4. Thread-safe. */
+bool duet_vec_dot_simd_n(duet_type t, int64_t n, const uint8_t *w, const uint8_t *a,
+			 uint64_t a_stride, uint32_t m, double *out);
 
 /* Quantizes nb blocks of 32 floats at x to Q8_0 (with_sum: Q8_1) at b as
  * duet_quantize_row does, bit for bit, and returns true; false (b
