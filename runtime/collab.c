@@ -303,7 +303,8 @@ duet_status duet_spec_step(duet_spec *sp, int32_t *out, uint32_t cap, uint32_t *
 			 * even the accept share's upper bound (two standard
 			 * errors above what was seen) could pay: then stop
 			 * feeding the draft */
-			double n = (double)sp->cost.judged, p = (sp->cost.kept + 1.0) / (n + 2.0);
+			double n = (double)sp->cost.judged;
+			double p = sp->cost.have_accept ? sp->cost.accept : 0.5;
 			double hi = p + 2.0 * sqrt(p * (1.0 - p) / (n + 2.0));
 			if (!duet_spec_can_pay(&sp->cost, sp->k_max, hi < 1.0 ? hi : 1.0))
 				sp->lost++;
