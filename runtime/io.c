@@ -648,7 +648,11 @@ duet_status duet_io_open(const char *path, const duet_io_opts *o,
 				s = DUET_OK;
 			} else {
 				size_t l = strlen(tried);
-				snprintf(tried + l, MSG - l, "%s%s", l ? "; " : "", why);
+				/* a list too long for the message ends cut short */
+				int n = snprintf(tried + l, MSG - l, "%s%s",
+						 l ? "; " : "", why);
+				if (n < 0)
+					tried[l] = 0;
 			}
 		}
 		if (s != DUET_OK)
